@@ -1,0 +1,3 @@
+module github.com/tether-iot/tether
+
+go 1.26

@@ -1,0 +1,139 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of a zero Config.
+const (
+	DefaultTimeout     = 2 * time.Second
+	DefaultMaxLine     = 4096
+	DefaultRecvQueue   = 64
+	DefaultMaxInFlight = 64
+	// maxInFlightLimit keeps every id in flight inside half the receiver's
+	// 256-bit window, which forgets ids half a window behind the newest.
+	maxInFlightLimit = 120
+)
+
+// Config configures a Link. The zero value is a valid configuration: each
+// zero field means the default written beside it. New copies the Config;
+// changing it afterwards has no effect.
+type Config struct {
+	// ID names the link in logs and events: the node's ID.
+	ID string
+
+	// Timeout is T, which must match the peer's. The link declares an
+	// outage after T without a byte from the peer, writes a keepalive when
+	// it has written nothing for T/4, and repeats a qos message that has
+	// not been acknowledged within T. Zero means DefaultTimeout (2 s).
+	Timeout time.Duration
+
+	// FirstTimeout bounds the wait for the first byte on a new socket.
+	// Zero means Timeout. Legacy nodes wait 2T.
+	FirstTimeout time.Duration
+
+	// MaxLine is the longest line, id included and LF excluded, that the
+	// link accepts from the peer or lets the application write, in bytes.
+	// A longer incoming line is discarded (counted, logged, not ACKed).
+	// Zero means DefaultMaxLine (4096).
+	MaxLine int
+
+	// RecvQueue is how many received messages may wait for ReadLine. A
+	// message that finds the queue full is neither queued nor ACKed: the
+	// peer repeats it later, so nothing acknowledged is ever dropped.
+	// Zero means DefaultRecvQueue (64).
+	RecvQueue int
+
+	// Deliver, if set, takes every new message instead of the receive
+	// queue (ReadLine then fails with ErrNoQueue). The message is ACKed
+	// only when Deliver returns nil; an error leaves it for the peer to
+	// repeat. Deliver runs on the link's read loop: it holds up this link
+	// only, and its ctx is cancelled when the socket dies or the link
+	// closes. It must not call Close.
+	Deliver func(ctx context.Context, m Message) error
+
+	// WritePause holds messages (not ACKs nor keepalives) on a new socket
+	// until the peer's first bytes have arrived and WritePause more has
+	// passed: old ESP8266 firmware lost data that arrived too early. Zero
+	// means no pause; the server uses 200 ms, as the legacy server did.
+	WritePause time.Duration
+
+	// UpOnFirstLine makes the link come up only when the first complete
+	// line arrives on a new socket (the node's rule), rather than as soon
+	// as the socket is attached (the server's rule).
+	UpOnFirstLine bool
+
+	// MaxInFlight bounds how many ids the oldest unacknowledged message
+	// may lag behind the next id to be sent; a write that would pass it
+	// waits. It keeps in-flight ids inside half of the receiver's window,
+	// where a repeat is still told from a new message. Zero means
+	// DefaultMaxInFlight (64); values above 120 are lowered to 120.
+	MaxInFlight int
+
+	// Resume restores the sequence state saved by a previous process (see
+	// Snapshot), so that the peer sees no restart and keeps exactly-once
+	// delivery. The zero value starts afresh: the first message is 00.
+	Resume Snapshot
+
+	// Logger receives the link's log lines; nil means slog.Default().
+	// Every up/down change is one Info line with node=<ID> and
+	// state=up|down.
+	Logger *slog.Logger
+
+	// OnEvent, if set, is called with every event, in order, from a
+	// goroutine of the link's own (never the read loop). It may block
+	// that goroutine, delaying later events of this link only. It must
+	// not call Close.
+	OnEvent func(Event)
+
+	// OnKeepalive, if set, is called after each keepalive the link
+	// writes (a node's heartbeat LED, a watchdog feed). It runs on a timer
+	// goroutine and must return quickly.
+	OnKeepalive func()
+
+	// OnAckRTT, if set, is called with the round-trip time of each qos
+	// message acknowledged on its first transmission. It runs on the
+	// read loop and must return quickly (a metrics histogram).
+	OnAckRTT func(time.Duration)
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Timeout < 0 {
+		return c, fmt.Errorf("link: negative Timeout %v", c.Timeout)
+	}
+	if c.FirstTimeout == 0 {
+		c.FirstTimeout = c.Timeout
+	}
+	if c.MaxLine == 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.MaxLine < 3 {
+		return c, fmt.Errorf("link: MaxLine %d is too small for any message", c.MaxLine)
+	}
+	if c.RecvQueue == 0 {
+		c.RecvQueue = DefaultRecvQueue
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	c.MaxInFlight = min(c.MaxInFlight, maxInFlightLimit)
+	switch {
+	case c.RecvQueue < 0:
+		return c, errors.New("link: negative RecvQueue")
+	case c.MaxInFlight < 0:
+		return c, errors.New("link: negative MaxInFlight")
+	case c.WritePause < 0 || c.FirstTimeout < 0:
+		return c, errors.New("link: negative duration")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

@@ -1,0 +1,44 @@
+package link
+
+import (
+	"errors"
+	"net"
+
+	"github.com/tether-iot/tether/internal/wire"
+)
+
+// Errors of application misuse, returned by Write. Test with errors.Is.
+var (
+	ErrEmpty    = wire.ErrEmpty       // an empty payload would read as an ACK
+	ErrNewline  = wire.ErrNewline     // a LF anywhere but at the end
+	ErrTooLong  = wire.ErrLineTooLong // longer than Config.MaxLine
+	ErrNotUTF8  = wire.ErrNotUTF8     // the wire carries UTF-8 text
+	ErrIDInUse  = errors.New("link: message id is still awaiting its ACK")
+	ErrNoQueue  = errors.New("link: messages go to Config.Deliver, not ReadLine")
+	ErrBusy     = errors.New("link: another socket is attached and live")
+	ErrClosed   = net.ErrClosed // the link was closed
+	errQueueFul = errors.New("receive queue full")
+)
+
+// Reasons for an outage, carried by Down events and returned by Attach.
+var (
+	// ErrTimeout: no byte came from the peer for T. It is a net.Error
+	// whose Timeout method reports true.
+	ErrTimeout error = timeoutError{}
+	// ErrPeerClosed: the peer closed the socket.
+	ErrPeerClosed = errors.New("peer closed the connection")
+	// ErrWriteTimeout: a write could not complete within T.
+	ErrWriteTimeout error = writeTimeoutError{}
+)
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "no data from peer within the timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+type writeTimeoutError struct{}
+
+func (writeTimeoutError) Error() string   { return "write did not complete within the timeout" }
+func (writeTimeoutError) Timeout() bool   { return true }
+func (writeTimeoutError) Temporary() bool { return true }

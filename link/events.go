@@ -1,0 +1,127 @@
+package link
+
+import (
+	"time"
+)
+
+// EventKind tells the events of a link apart.
+type EventKind uint8
+
+const (
+	// Up: a socket is attached and the link carries messages again.
+	Up EventKind = iota + 1
+	// Down: an outage; the socket is gone and the link waits for another.
+	Down
+	// PeerRestart: the peer started afresh (it sent a new message 00), as
+	// opposed to an outage, after which it resumes its sequence.
+	PeerRestart
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case PeerRestart:
+		return "restart"
+	}
+	return "unknown"
+}
+
+// Event is a change of a link's state.
+type Event struct {
+	Kind     EventKind
+	ID       string    // the link's ID (the node's)
+	Time     time.Time // when it happened
+	Connects int       // sockets attached so far; reconnects are Connects-1
+	Remote   string    // Up: the peer's address
+	Err      error     // Down: the reason
+}
+
+// emit queues ev for the dispatcher and the subscribers. l.mu is held.
+func (l *Link) emit(ev Event) {
+	if l.evClosed {
+		return
+	}
+	for ch := range l.subs {
+		select {
+		case ch <- ev:
+		default:
+			l.stats.EventsDropped++
+		}
+	}
+	l.evq = append(l.evq, ev)
+	if !l.evRunning {
+		l.evRunning = true
+		l.evWG.Add(1)
+		go l.dispatch()
+	}
+}
+
+// dispatch logs and hands out queued events in order, then exits: an idle
+// link has no dispatcher goroutine.
+func (l *Link) dispatch() {
+	defer l.evWG.Done()
+	for {
+		l.mu.Lock()
+		if len(l.evq) == 0 {
+			l.evRunning = false
+			l.evq = nil
+			l.mu.Unlock()
+			return
+		}
+		ev := l.evq[0]
+		l.evq = l.evq[1:]
+		l.mu.Unlock()
+		l.logEvent(ev)
+		if l.cfg.OnEvent != nil {
+			l.cfg.OnEvent(ev)
+		}
+	}
+}
+
+func (l *Link) logEvent(ev Event) {
+	switch ev.Kind {
+	case Up:
+		l.log.Info("link up", "node", ev.ID, "state", "up", "remote", ev.Remote, "connects", ev.Connects, "reconnects", ev.Connects-1)
+	case Down:
+		l.log.Info("link down", "node", ev.ID, "state", "down", "reason", errString(ev.Err), "reconnects", ev.Connects-1)
+	case PeerRestart:
+		l.log.Info("peer restarted", "node", ev.ID, "state", "up", "event", "restart", "reconnects", ev.Connects-1)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Notify makes the link send its events to ch, like signal.Notify: the
+// link never blocks on ch, and an event that finds it full is dropped
+// (Stats.EventsDropped counts them), so give ch room.
+func (l *Link) Notify(ch chan<- Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.subs == nil {
+		l.subs = make(map[chan<- Event]struct{})
+	}
+	l.subs[ch] = struct{}{}
+}
+
+// Stop undoes Notify: no more events are sent to ch once it returns.
+func (l *Link) Stop(ch chan<- Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.subs, ch)
+}
+
+// logBad logs bad input at a decreasing rate: the first few occurrences,
+// then each power of two, so that a hostile peer cannot flood the log.
+func (l *Link) logBad(count uint64, msg string, args ...any) {
+	if count <= 8 || count&(count-1) == 0 {
+		l.log.Warn(msg, append([]any{"node", l.cfg.ID, "count", count}, args...)...)
+	}
+}

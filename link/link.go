@@ -1,0 +1,226 @@
+package link
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Link is one end of a resilient line link: the long-lived state of the
+// conversation with one peer, which outlives any number of sockets. The
+// server keeps one Link per node ID; a client is one Link.
+//
+// A Link carries no socket of its own: Attach runs the protocol on one,
+// until it fails. Meanwhile ReadLine and Write work across outages: a qos
+// message written during an outage is sent when the next socket comes up.
+//
+// All methods are safe for concurrent use.
+type Link struct {
+	cfg  Config
+	log  *slog.Logger
+	t    time.Duration
+	done chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	closed   bool
+	sess     *session  // the attached socket, live or ending; nil if none
+	sessGone broadcast // sess became nil
+	up       bool
+	since    time.Time
+	connects int
+	changed  broadcast // up/down, ACKs, room in the send buffer, close
+
+	// Sending.
+	next    uint8             // id of the next message
+	serial  uint64            // messages given an id so far
+	pending map[uint8]*outMsg // qos messages awaiting their ACK
+	order   []*outMsg         // pending, oldest first; acked ones trimmed from the head
+	sendq   []*outMsg         // waiting for a live socket (or the write pause)
+	zeroOut *outMsg           // our message 00 until it is acknowledged
+
+	// Receiving.
+	win       Window
+	rq        []string // received, not yet read; rq[rqHead:] are unread
+	rqHead    int
+	rqChanged broadcast
+	lastKA    time.Time // last keepalive received, zero after other lines
+
+	// Events.
+	evq       []Event
+	evRunning bool
+	evClosed  bool
+	evWG      sync.WaitGroup
+	subs      map[chan<- Event]struct{}
+
+	stats Stats
+}
+
+// outMsg is one message given an id.
+type outMsg struct {
+	id       uint8
+	serial   uint64
+	line     []byte // id, payload, LF
+	qos      bool
+	acked    bool
+	queued   bool // in Link.sendq
+	sent     int  // transmissions so far
+	lastSent time.Time
+	done     chan struct{} // qos: closed on ACK
+}
+
+// New returns a Link with no socket. It fails only on an invalid Config.
+func New(cfg Config) (*Link, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Link{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		t:       cfg.Timeout,
+		done:    make(chan struct{}),
+		since:   time.Now(),
+		next:    cfg.Resume.Next,
+		win:     cfg.Resume.Window,
+		pending: make(map[uint8]*outMsg),
+	}, nil
+}
+
+// ID returns the link's ID (Config.ID).
+func (l *Link) ID() string { return l.cfg.ID }
+
+// Timeout returns the link's T.
+func (l *Link) Timeout() time.Duration { return l.t }
+
+// Up reports whether the link is up: a socket is attached and live.
+func (l *Link) Up() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up
+}
+
+// Connects returns how many sockets have been attached so far; the
+// legacy reconnect counter is Connects()-1.
+func (l *Link) Connects() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.connects
+}
+
+// Done returns a channel closed when the link is closed.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// WaitUp blocks until the link is up, ctx is done (its error is
+// returned) or the link is closed (ErrClosed).
+func (l *Link) WaitUp(ctx context.Context) error {
+	l.mu.Lock()
+	for !l.up {
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		ch := l.changed.wait()
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("link %s: wait for up: %w", l.cfg.ID, ctx.Err())
+		}
+		l.mu.Lock()
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// Snapshot returns the link's sequence state, for Config.Resume.
+func (l *Link) Snapshot() Snapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Snapshot{Next: l.next, Window: l.win}
+}
+
+// Close closes the link: the socket, if any, is closed (a Down event),
+// blocked calls return ErrClosed, and lines already received can still be
+// read. Close waits for the link's own goroutines, so it must not be
+// called from OnEvent or Deliver. It always returns nil.
+func (l *Link) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.evWG.Wait()
+		return nil
+	}
+	l.closed = true
+	close(l.done)
+	if l.sess != nil {
+		l.sess.fail(ErrClosed)
+	}
+	l.evClosed = true
+	l.changed.notify()
+	l.rqChanged.notify()
+	l.sessGone.notify()
+	l.mu.Unlock()
+	l.evWG.Wait()
+	return nil
+}
+
+// setUp records an up/down change. l.mu is held.
+func (l *Link) setUp(up bool, remote string, err error) {
+	if l.up == up {
+		return
+	}
+	l.up = up
+	l.since = time.Now()
+	l.changed.notify()
+	ev := Event{Kind: Down, ID: l.cfg.ID, Time: l.since, Connects: l.connects, Err: err}
+	if up {
+		ev.Kind, ev.Remote = Up, remote
+	}
+	l.emit(ev)
+}
+
+// requeue puts every pending qos message that is not queued back in the
+// send queue, all in the order they were first written. l.mu is held.
+func (l *Link) requeue() {
+	for _, m := range l.order {
+		if !m.acked && !m.queued {
+			m.queued = true
+			l.sendq = append(l.sendq, m)
+		}
+	}
+	sort.Slice(l.sendq, func(i, j int) bool { return l.sendq[i].serial < l.sendq[j].serial })
+}
+
+// span is how many ids the oldest pending message lags the next one.
+func (l *Link) span() uint64 {
+	for len(l.order) > 0 && l.order[0].acked {
+		l.order[0] = nil
+		l.order = l.order[1:]
+	}
+	if len(l.order) == 0 {
+		l.order = nil
+		return 0
+	}
+	return l.serial - l.order[0].serial
+}
+
+// broadcast wakes every waiter once. Its zero value is ready; the caller's
+// lock protects it. A channel is made only when someone waits.
+type broadcast struct{ ch chan struct{} }
+
+func (b *broadcast) wait() <-chan struct{} {
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}

@@ -1,0 +1,88 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestExchangeOverPipe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := newLink(t, serverCfg("n1", time.Second))
+	node := newLink(t, nodeCfg("n1", time.Second))
+	var a attacher
+	pipePair(t, ctx, &a, srv, node)
+	defer a.wg.Wait()
+	defer srv.Close()
+	defer node.Close()
+
+	const n = 300
+	errc := make(chan error, 2)
+	go func() {
+		for i := range n {
+			if err := node.Write(ctx, fmt.Sprintf("up %d", i)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	go func() {
+		for i := range n {
+			if err := srv.Write(ctx, fmt.Sprintf("down %d", i), Wait(i%2 == 0)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		got, err := srv.ReadLine(ctx)
+		if err != nil || got != fmt.Sprintf("up %d", i) {
+			t.Fatalf("server read %d: %q, %v", i, got, err)
+		}
+	}
+	seen := map[string]bool{}
+	for range n {
+		got, err := node.ReadLine(ctx)
+		if err != nil || seen[got] {
+			t.Fatalf("node read: %q, %v (seen %v)", got, err, seen[got])
+		}
+		seen[got] = true
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := srv.Stats()
+	if st.Received != n || st.Duplicates != 0 || st.Acked != n {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+func TestWriteMisuse(t *testing.T) {
+	l := newLink(t, Config{ID: "x", MaxLine: 10})
+	ctx := context.Background()
+	for line, want := range map[string]error{
+		"":           ErrEmpty,
+		"\n":         ErrEmpty,
+		"a\nb":       ErrNewline,
+		"0123456789": ErrTooLong,
+		"\xff\xfe":   ErrNotUTF8,
+	} {
+		if err := l.Write(ctx, line); !errors.Is(err, want) {
+			t.Errorf("Write(%q) = %v, want %v", line, err, want)
+		}
+	}
+	l.Close()
+	if err := l.Write(ctx, "late"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+	if _, err := l.ReadLine(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("ReadLine after Close = %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,111 @@
+package link
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Message is a new message from the peer, as given to Config.Deliver.
+type Message struct {
+	ID      uint8
+	Payload string // without LF
+	// Restart is set on the first message of a restarted peer.
+	Restart bool
+	// Window is the receive window once this message is accepted. A
+	// process that keeps exactly-once delivery across its own restarts
+	// stores it together with the message (see Config.Resume).
+	Window Window
+}
+
+// ReadLine returns the next message from the peer, without its LF. It
+// blocks until one arrives, ctx is done, or the link is closed and every
+// received line has been read (ErrClosed). Each message is returned once,
+// even when the peer repeated it.
+func (l *Link) ReadLine(ctx context.Context) (string, error) {
+	if l.cfg.Deliver != nil {
+		return "", ErrNoQueue
+	}
+	l.mu.Lock()
+	for l.rqHead == len(l.rq) {
+		if l.closed {
+			l.mu.Unlock()
+			return "", ErrClosed
+		}
+		ch := l.rqChanged.wait()
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return "", fmt.Errorf("link %s: read: %w", l.cfg.ID, ctx.Err())
+		}
+		l.mu.Lock()
+	}
+	s := l.rq[l.rqHead]
+	l.rq[l.rqHead] = ""
+	l.rqHead++
+	if l.rqHead == len(l.rq) {
+		l.rq, l.rqHead = l.rq[:0], 0
+	}
+	l.mu.Unlock()
+	return s, nil
+}
+
+// Buffered returns how many received lines wait for ReadLine.
+func (l *Link) Buffered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.rq) - l.rqHead
+}
+
+// receive handles one message on session s and reports whether to ACK it.
+// Only the read loop of the current session calls it, so the window cannot
+// change between the check and the commit.
+func (l *Link) receive(s *session, id uint8, p []byte) {
+	l.mu.Lock()
+	v := l.win.check(id, p)
+	if v == duplicate {
+		l.stats.Duplicates++
+		s.ack(id)
+		l.mu.Unlock()
+		return
+	}
+	if l.cfg.Deliver == nil {
+		if len(l.rq)-l.rqHead >= l.cfg.RecvQueue {
+			l.stats.Refused++
+			n := l.stats.Refused
+			l.mu.Unlock()
+			l.logBad(n, "receive queue full: message not acknowledged, the peer will repeat it", "id", fmt.Sprintf("%02x", id), "queue", l.cfg.RecvQueue)
+			return
+		}
+		l.rq = append(l.rq, string(p))
+		l.rqChanged.notify()
+		l.commit(s, id, p, v)
+		l.mu.Unlock()
+		return
+	}
+	w := l.win
+	w.accept(id, p)
+	l.mu.Unlock()
+	err := l.cfg.Deliver(s.ctx, Message{ID: id, Payload: string(p), Restart: v == restart, Window: w})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.stats.Refused++
+		l.logBad(l.stats.Refused, "delivery failed: message not acknowledged, the peer will repeat it", "id", fmt.Sprintf("%02x", id), "err", err)
+		return
+	}
+	l.commit(s, id, p, v)
+}
+
+// commit accepts a delivered message and ACKs it. l.mu is held.
+func (l *Link) commit(s *session, id uint8, p []byte, v verdict) {
+	l.win.accept(id, p)
+	l.stats.Received++
+	l.stats.LastReceived = time.Now()
+	s.ack(id)
+	if v == restart {
+		l.stats.PeerRestarts++
+		l.emit(Event{Kind: PeerRestart, ID: l.cfg.ID, Time: l.stats.LastReceived, Connects: l.connects})
+	}
+}

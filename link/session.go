@@ -1,0 +1,441 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tether-iot/tether/internal/wire"
+)
+
+// session is one socket attached to a link. Its read loop runs on the
+// goroutine that called Attach; its writes go through one flusher
+// goroutine, started when there are bytes to write and gone when there are
+// none; its timers (keepalive, repeats, write pause) are time.AfterFunc
+// callbacks. All its fields but conn are guarded by the link's mu.
+type session struct {
+	l      *Link
+	conn   net.Conn
+	remote string
+	ctx    context.Context // cancelled when the session ends
+	cancel context.CancelCauseFunc
+
+	dead     bool
+	err      error
+	out      []byte // bytes waiting for the flusher
+	spare    []byte
+	flushing bool
+	flushers sync.WaitGroup
+
+	paused   bool // write pause: messages held
+	gotBytes bool
+	ka       *time.Timer // keepalive: fires after T/4 without a write
+	pause    *time.Timer
+	retx     *time.Timer // fires at the head of inflight's deadline
+	retxOn   bool
+	inflight []flight // qos transmissions in deadline order
+}
+
+// flight is one transmission of a qos message, to be repeated at deadline
+// unless acknowledged first.
+type flight struct {
+	m        *outMsg
+	sendNo   int
+	deadline time.Time
+}
+
+// Attach runs the protocol on conn until the socket fails, ctx is done or
+// the link is closed, and returns why (never nil): an outage reason such
+// as ErrTimeout or ErrPeerClosed, ctx's error, or ErrClosed. conn is
+// closed when Attach returns.
+//
+// It returns ErrBusy at once, closing nothing, if another socket is
+// attached and live: the legacy server's rule for a duplicate ID. If the
+// previous socket is still ending, Attach waits for it first.
+//
+// Bytes that conn has already delivered to the caller (after a node's ID
+// line, say) can be given back by wrapping conn so that its Read returns
+// them first.
+func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
+	s, err := l.begin(ctx, conn)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		s.fail(fmt.Errorf("link %s: %w", l.cfg.ID, context.Cause(ctx)))
+		l.mu.Unlock()
+	})
+	err = s.readLoop()
+	stop()
+	l.mu.Lock()
+	s.fail(err)
+	err = s.err
+	l.mu.Unlock()
+	s.flushers.Wait()
+	l.mu.Lock()
+	l.sess = nil
+	l.sessGone.notify()
+	l.mu.Unlock()
+	return err
+}
+
+// begin attaches conn as the link's session.
+func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.sess != nil && !l.closed {
+		if !l.sess.dead {
+			return nil, ErrBusy
+		}
+		ch := l.sessGone.wait()
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			l.mu.Lock()
+			return nil, fmt.Errorf("link %s: attach: %w", l.cfg.ID, ctx.Err())
+		}
+		l.mu.Lock()
+	}
+	if l.closed {
+		return nil, ErrClosed
+	}
+	s := &session{l: l, conn: conn, paused: l.cfg.WritePause > 0}
+	if a := conn.RemoteAddr(); a != nil {
+		s.remote = a.String()
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	l.sess = s
+	l.connects++
+	l.stats.Remote = s.remote
+	if !l.cfg.UpOnFirstLine {
+		l.setUp(true, s.remote, nil)
+	}
+	s.ka = time.AfterFunc(l.t/4, s.keepalive)
+	// A keepalive at once lets a node come up without waiting T/4.
+	s.out = wire.AppendKeepalive(s.out)
+	l.requeue()
+	s.kick()
+	s.startFlush()
+	return s, nil
+}
+
+// fail ends the session with err, once. l.mu is held.
+func (s *session) fail(err error) {
+	if s.dead {
+		return
+	}
+	s.dead, s.err = true, err
+	s.cancel(err)
+	s.conn.Close()
+	for _, t := range []*time.Timer{s.ka, s.pause, s.retx} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	s.out, s.spare, s.inflight = nil, nil, nil
+	s.l.setUp(false, "", err)
+	s.l.changed.notify()
+}
+
+// readLoop reads and handles lines until the socket fails.
+func (s *session) readLoop() error {
+	l := s.l
+	lr := wire.NewLineReader(&deadlineReader{s: s, first: true}, l.cfg.MaxLine, nil)
+	first := true
+	for {
+		line, err := lr.ReadLine()
+		if errors.Is(err, wire.ErrLineTooLong) {
+			l.mu.Lock()
+			l.stats.TooLong++
+			n := l.stats.TooLong
+			l.mu.Unlock()
+			l.logBad(n, "line too long: discarded up to its end", "max", l.cfg.MaxLine, "remote", s.remote)
+			continue
+		}
+		if err != nil {
+			return readError(err)
+		}
+		if first {
+			first = false
+			if l.cfg.UpOnFirstLine {
+				l.mu.Lock()
+				if !s.dead {
+					l.setUp(true, s.remote, nil)
+					s.kick()
+				}
+				l.mu.Unlock()
+			}
+		}
+		s.handle(line)
+	}
+}
+
+// handle acts on one line.
+func (s *session) handle(line []byte) {
+	l := s.l
+	f, err := wire.Parse(line)
+	now := time.Now()
+	if err != nil {
+		l.mu.Lock()
+		var n uint64
+		if errors.Is(err, wire.ErrNotUTF8) {
+			l.stats.NotUTF8++
+			n = l.stats.NotUTF8
+		} else {
+			l.stats.Malformed++
+			n = l.stats.Malformed
+		}
+		l.lastKA = time.Time{}
+		l.mu.Unlock()
+		l.logBad(n, "bad line ignored", "err", err, "line", truncate(line, 40), "remote", s.remote)
+		return
+	}
+	switch f.Kind {
+	case wire.Keepalive:
+		l.mu.Lock()
+		if !l.lastKA.IsZero() {
+			l.stats.PeerKeepalive = ewma(l.stats.PeerKeepalive, now.Sub(l.lastKA))
+		}
+		l.lastKA = now
+		l.mu.Unlock()
+	case wire.Ack:
+		l.mu.Lock()
+		l.lastKA = time.Time{}
+		l.acked(f.ID, now)
+		l.mu.Unlock()
+	case wire.Msg:
+		l.mu.Lock()
+		l.lastKA = time.Time{}
+		l.mu.Unlock()
+		l.receive(s, f.ID, f.Payload)
+	}
+}
+
+// ewma averages keepalive intervals, weighting the newest by 1/8.
+func ewma(avg, d time.Duration) time.Duration {
+	if avg == 0 {
+		return d
+	}
+	return avg + (d-avg)/8
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return fmt.Sprintf("%q...", b[:n])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// readError maps a socket read error to an outage reason.
+func readError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrTimeout
+	case errors.Is(err, io.EOF):
+		return ErrPeerClosed
+	}
+	return err
+}
+
+// deadlineReader reads from the session's socket with a fresh deadline for
+// every read: an outage is T without a single byte.
+type deadlineReader struct {
+	s     *session
+	first bool
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	l := r.s.l
+	d := l.t
+	if r.first {
+		d = l.cfg.FirstTimeout
+	}
+	if err := r.s.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return 0, err
+	}
+	n, err := r.s.conn.Read(p)
+	if n > 0 && r.first {
+		r.first = false
+		l.mu.Lock()
+		r.s.firstBytes()
+		l.mu.Unlock()
+	}
+	return n, err
+}
+
+// firstBytes starts the write pause's countdown. l.mu is held.
+func (s *session) firstBytes() {
+	if s.dead || !s.paused {
+		return
+	}
+	s.pause = time.AfterFunc(s.l.cfg.WritePause, func() {
+		s.l.mu.Lock()
+		defer s.l.mu.Unlock()
+		if !s.dead {
+			s.paused = false
+			s.kick()
+		}
+	})
+}
+
+// ack queues the ACK of id. l.mu is held.
+func (s *session) ack(id uint8) {
+	if s.dead {
+		return
+	}
+	s.out = wire.AppendAck(s.out, id)
+	s.startFlush()
+}
+
+// kick moves the link's send queue onto the socket when it may carry
+// messages. l.mu is held.
+func (s *session) kick() {
+	l := s.l
+	if s.dead || s.paused || !l.up || len(l.sendq) == 0 {
+		return
+	}
+	now := time.Now()
+	for i, m := range l.sendq {
+		l.sendq[i] = nil
+		m.queued = false
+		if m.acked {
+			continue
+		}
+		s.out = append(s.out, m.line...)
+		m.sent++
+		m.lastSent = now
+		if m.sent == 1 {
+			l.stats.Sent++
+		} else {
+			l.stats.Repeats++
+		}
+		if m.qos {
+			s.inflight = append(s.inflight, flight{m: m, sendNo: m.sent, deadline: now.Add(l.t)})
+		}
+	}
+	l.sendq = l.sendq[:0]
+	if !s.retxOn && len(s.inflight) > 0 {
+		s.armRetx(now)
+	}
+	s.startFlush()
+}
+
+// armRetx sets the repeat timer for the head of inflight. l.mu is held.
+func (s *session) armRetx(now time.Time) {
+	d := s.inflight[0].deadline.Sub(now)
+	if s.retx == nil {
+		s.retx = time.AfterFunc(d, s.repeat)
+	} else {
+		s.retx.Reset(d)
+	}
+	s.retxOn = true
+}
+
+// repeat queues again every qos message whose ACK is overdue.
+func (s *session) repeat() {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.retxOn = false
+	if s.dead {
+		return
+	}
+	now := time.Now()
+	for len(s.inflight) > 0 {
+		f := s.inflight[0]
+		if !f.m.acked && f.m.sent == f.sendNo {
+			if f.deadline.After(now) {
+				break
+			}
+			if !f.m.queued {
+				f.m.queued = true
+				l.sendq = append(l.sendq, f.m)
+			}
+		}
+		s.inflight[0] = flight{}
+		s.inflight = s.inflight[1:]
+	}
+	if len(s.inflight) == 0 {
+		s.inflight = nil
+	}
+	s.kick()
+	if !s.retxOn && len(s.inflight) > 0 {
+		s.armRetx(now)
+	}
+}
+
+// keepalive writes a keepalive: nothing has been written for T/4.
+func (s *session) keepalive() {
+	l := s.l
+	l.mu.Lock()
+	if s.dead {
+		l.mu.Unlock()
+		return
+	}
+	s.out = wire.AppendKeepalive(s.out)
+	s.startFlush()
+	s.ka.Reset(l.t / 4)
+	l.mu.Unlock()
+	if l.cfg.OnKeepalive != nil {
+		l.cfg.OnKeepalive()
+	}
+}
+
+// startFlush starts the flusher if there are bytes and none runs.
+// l.mu is held.
+func (s *session) startFlush() {
+	if s.flushing || s.dead || len(s.out) == 0 {
+		return
+	}
+	s.flushing = true
+	s.flushers.Add(1)
+	go s.flush()
+}
+
+// flush writes out the session's bytes, batching whatever accumulates
+// during each write, and exits when there is nothing left.
+func (s *session) flush() {
+	l := s.l
+	defer s.flushers.Done()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !s.dead && len(s.out) > 0 {
+		buf := s.out
+		s.out = s.spare[:0]
+		s.spare = nil
+		l.mu.Unlock()
+		err := s.conn.SetWriteDeadline(time.Now().Add(l.t))
+		if err == nil {
+			_, err = s.conn.Write(buf)
+		}
+		l.mu.Lock()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = ErrWriteTimeout
+			}
+			s.fail(err)
+			break
+		}
+		if s.dead {
+			break
+		}
+		if cap(buf) <= 64<<10 {
+			s.spare = buf[:0]
+		}
+		s.ka.Reset(l.t / 4)
+		if len(buf) >= outLimit {
+			l.changed.notify() // writers may wait for room
+		}
+	}
+	s.flushing = false
+	if len(s.out) == 0 && cap(s.out) > 4096 {
+		s.out, s.spare = nil, nil
+	}
+}

@@ -321,6 +321,7 @@ func (s *session) kick() {
 		}
 	}
 	l.sendq = l.sendq[:0]
+	l.changed.notify() // Drain waits for the send queue to empty
 	if !s.retxOn && len(s.inflight) > 0 {
 		s.armRetx(now)
 	}

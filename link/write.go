@@ -155,3 +155,25 @@ func (l *Link) acked(id uint8, now time.Time) {
 	}
 	l.changed.notify()
 }
+
+// Drain blocks until every message written so far has been sent and every
+// qos message acknowledged, ctx is done, or the link is closed.
+func (l *Link) Drain(ctx context.Context) error {
+	l.mu.Lock()
+	for len(l.pending) > 0 || len(l.sendq) > 0 {
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		ch := l.changed.wait()
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("link %s: drain: %w", l.cfg.ID, ctx.Err())
+		}
+		l.mu.Lock()
+	}
+	l.mu.Unlock()
+	return nil
+}

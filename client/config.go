@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/tether-iot/tether/internal/wire"
+	"github.com/tether-iot/tether/link"
+)
+
+// Radio is a node's network interface, which the legacy node manages
+// itself (its WiFi). On an outage the client disconnects it, waits, and
+// connects it again. A nil Radio means the operating system manages the
+// network: the client never touches it.
+type Radio interface {
+	// Connect brings the network up, returning when it is or ctx ends.
+	Connect(ctx context.Context) error
+	// Disconnect takes the network down.
+	Disconnect() error
+	// Connected reports whether the network is up.
+	Connected() bool
+}
+
+// Config configures a Client. ID and Server are required; every other
+// zero field means the default written beside it.
+type Config struct {
+	// ID is the node's ID, unique among the server's nodes.
+	ID string
+	// Server is the server's address, host:port; a missing port means
+	// 8123.
+	Server string
+	// Timeout is T, which must match the server's. Zero means 2 s.
+	Timeout time.Duration
+	// MaxLine and RecvQueue: see link.Config.
+	MaxLine   int
+	RecvQueue int
+
+	// Radio is the network interface to manage; nil lets the OS do it.
+	Radio Radio
+	// RadioTimeout bounds each attempt to connect the Radio. Zero means
+	// 10 s.
+	RadioTimeout time.Duration
+	// ReconnectDelay is the wait after an outage before connecting again,
+	// so that the server surely notices the outage (a new socket would be
+	// refused as a duplicate while the old one looks up). Zero means 2T.
+	ReconnectDelay time.Duration
+	// StableTime is the wait after the Radio has reconnected, to be sure
+	// the network is stable. Zero means 3 s with a Radio, none without.
+	// Negative means none.
+	StableTime time.Duration
+	// IDDelay is the wait between the TCP connection and sending the ID
+	// (the legacy node waits 50 ms). Zero means none.
+	IDDelay time.Duration
+	// Dial opens the TCP connection; nil means a net.Dialer bounded by T.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// BadNetwork is called when the Radio cannot connect at start-up,
+	// before the first success. Returning nil keeps trying; returning an
+	// error makes Dial fail with it. Nil means Dial fails.
+	BadNetwork func(ctx context.Context, err error) error
+	// BadServer is called when the server cannot be reached at start-up.
+	// Returning nil keeps trying (each try after ReconnectDelay);
+	// returning an error makes Dial fail with it. Nil means Dial fails.
+	BadServer func(ctx context.Context, err error) error
+
+	// Heartbeat, if set, is called with alternating values on each
+	// keepalive the client writes (the legacy blinking LED). It must
+	// return quickly.
+	Heartbeat func(on bool)
+	// Watchdog, if set, is fed while the link code runs: on each
+	// keepalive, and every T/4 while reconnecting. It must return quickly.
+	Watchdog func()
+
+	// OnEvent, if set, is called with each event in order (see
+	// link.Config.OnEvent). Events, if set, also receives them, never
+	// blocking the link: an event that finds it full is dropped.
+	OnEvent func(link.Event)
+	Events  chan<- link.Event
+
+	// Logger receives the client's log lines; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if err := wire.CheckNodeID(c.ID, 0); err != nil {
+		return c, fmt.Errorf("client: %w", err)
+	}
+	if c.Server == "" {
+		return c, errors.New("client: no Server address")
+	}
+	if _, _, err := net.SplitHostPort(c.Server); err != nil {
+		c.Server = net.JoinHostPort(c.Server, "8123")
+	}
+	if c.Timeout == 0 {
+		c.Timeout = link.DefaultTimeout
+	}
+	if c.Timeout < 0 {
+		return c, fmt.Errorf("client: negative Timeout %v", c.Timeout)
+	}
+	if c.RadioTimeout == 0 {
+		c.RadioTimeout = 10 * time.Second
+	}
+	if c.ReconnectDelay == 0 {
+		c.ReconnectDelay = 2 * c.Timeout
+	}
+	if c.StableTime == 0 && c.Radio != nil {
+		c.StableTime = 3 * time.Second
+	}
+	c.StableTime = max(c.StableTime, 0)
+	if c.Dial == nil {
+		d := &net.Dialer{Timeout: c.Timeout}
+		c.Dial = d.DialContext
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tether-iot/tether/internal/wire"
+	"github.com/tether-iot/tether/link"
+)
+
+// DefaultAddr is where ListenAndServe listens by default: the legacy port.
+const DefaultAddr = ":8123"
+
+// Config configures a Server. The zero value serves on :8123 with T = 2 s,
+// accepting any well-formed node ID. New copies it.
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on; "" means :8123.
+	Addr string
+
+	// Timeout is T, which must match the nodes' (see link.Config).
+	// Zero means 2 s.
+	Timeout time.Duration
+
+	// Expected lists the node IDs this server expects. An unknown ID is
+	// logged and accepted, unless Strict is set. WaitAll waits for them.
+	Expected []string
+	// Strict rejects IDs that are not in Expected.
+	Strict bool
+
+	// MaxLine is the longest line accepted from or written to a node, id
+	// included, LF excluded. Zero means link.DefaultMaxLine (4096).
+	MaxLine int
+	// MaxIDLen is the longest node ID, in bytes. Zero means 64.
+	MaxIDLen int
+	// RecvQueue is how many received lines a node's link holds for
+	// ReadLine before it stops acknowledging. Zero means 64.
+	RecvQueue int
+	// WritePause holds messages to a node until its first bytes on a new
+	// socket, then this long (legacy ESP8266 firmware needs it). Zero
+	// means 200 ms; negative means no pause.
+	WritePause time.Duration
+
+	// HandshakeTimeout bounds the wait for a new connection's ID line.
+	// Zero means Timeout.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the connections waiting for their ID line;
+	// further connections wait in the kernel's backlog. Zero means 1024.
+	MaxHandshakes int
+	// MaxHandshakesPerIP bounds them per source address; a connection past
+	// it is closed at once. Zero means 64; negative means no limit.
+	MaxHandshakesPerIP int
+	// MaxNodes bounds how many node IDs the server keeps; a new ID past it
+	// is rejected. Zero means 100000.
+	MaxNodes int
+
+	// Logger receives the server's and the links' log lines; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// OnEvent, if set, receives every node's events (see link.Config.OnEvent).
+	OnEvent func(link.Event)
+	// Configure, if set, adjusts the link.Config of a node before its
+	// link is made, when its ID first connects: to resume a saved
+	// sequence, say, or to deliver messages elsewhere. It runs on the
+	// node's handshake goroutine.
+	Configure func(id string, c *link.Config)
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Timeout == 0 {
+		c.Timeout = link.DefaultTimeout
+	}
+	if c.Timeout < 0 {
+		return c, fmt.Errorf("server: negative Timeout %v", c.Timeout)
+	}
+	if c.MaxIDLen == 0 {
+		c.MaxIDLen = wire.MaxNodeID
+	}
+	if c.WritePause == 0 {
+		c.WritePause = 200 * time.Millisecond
+	}
+	if c.WritePause < 0 {
+		c.WritePause = 0
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = c.Timeout
+	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 1024
+	}
+	if c.MaxHandshakesPerIP == 0 {
+		c.MaxHandshakesPerIP = 64
+	}
+	if c.MaxNodes == 0 {
+		c.MaxNodes = 100000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxIDLen < 0 || c.MaxHandshakes < 0 || c.MaxNodes < 0 || c.HandshakeTimeout < 0 {
+		return c, errors.New("server: negative limit in Config")
+	}
+	for _, id := range c.Expected {
+		if err := wire.CheckNodeID(id, c.MaxIDLen); err != nil {
+			return c, fmt.Errorf("server: expected ID %q: %w", id, err)
+		}
+	}
+	if c.Strict && len(c.Expected) == 0 {
+		return c, errors.New("server: Strict needs Expected IDs")
+	}
+	return c, nil
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/tether-iot/tether/internal/wire"
+	"github.com/tether-iot/tether/link"
+)
+
+// handle reads a new connection's ID line and then serves the node on it
+// until the socket fails.
+func (s *Server) handle(conn net.Conn, ip string) {
+	defer s.wg.Done()
+	id, pre, ok := s.handshake(conn, ip)
+	if !ok {
+		conn.Close()
+		return
+	}
+	l, ok := s.linkFor(id, conn)
+	if !ok {
+		conn.Close()
+		return
+	}
+	err := l.Attach(s.ctx, &prefixConn{Conn: conn, pre: pre})
+	if errors.Is(err, link.ErrBusy) {
+		conn.Close()
+		s.mu.Lock()
+		s.stats.DuplicateID++
+		n := s.stats.DuplicateID
+		s.mu.Unlock()
+		logRare(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String())
+	}
+}
+
+// handshake reads the ID line within HandshakeTimeout and releases the
+// handshake slot. It returns the ID and the bytes read past its LF.
+func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok bool) {
+	defer func() {
+		s.mu.Lock()
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+		s.mu.Unlock()
+		<-s.slots
+	}()
+	remote := conn.RemoteAddr().String()
+	if err := conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
+		return "", nil, false
+	}
+	lr := wire.NewLineReader(conn, s.cfg.MaxIDLen, nil)
+	line, err := lr.ReadLine()
+	if err != nil {
+		s.rejectHandshake(err, remote)
+		return "", nil, false
+	}
+	id = string(line)
+	if err := wire.CheckNodeID(id, s.cfg.MaxIDLen); err != nil {
+		s.count(&s.stats.BadID, "bad node ID: connection closed", "err", err, "id", truncated(id), "remote", remote)
+		return "", nil, false
+	}
+	if len(s.expect) > 0 && !s.expect[id] {
+		if s.cfg.Strict {
+			s.count(&s.stats.UnknownID, "unknown node ID rejected (strict)", "node", id, "remote", remote)
+			return "", nil, false
+		}
+		s.count(&s.stats.UnknownID, "unknown node ID accepted (not in the expected set)", "node", id, "remote", remote)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		return "", nil, false
+	}
+	s.mu.Lock()
+	s.stats.Handshakes++
+	s.mu.Unlock()
+	return id, append([]byte(nil), lr.Buffered()...), true
+}
+
+func (s *Server) rejectHandshake(err error, remote string) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.count(&s.stats.HandshakeTimeout, "no node ID within the handshake timeout: connection closed", "remote", remote, "timeout", s.cfg.HandshakeTimeout)
+	case errors.Is(err, wire.ErrLineTooLong):
+		s.count(&s.stats.BadID, "node ID too long: connection closed", "remote", remote, "max", s.cfg.MaxIDLen)
+	case errors.Is(err, io.EOF):
+		s.count(&s.stats.HandshakeClosed, "connection closed before its node ID", "remote", remote)
+	default:
+		s.count(&s.stats.HandshakeClosed, "handshake failed", "remote", remote, "err", err)
+	}
+}
+
+// count increments a counter of s.stats and logs the event, rarely.
+func (s *Server) count(c *uint64, msg string, args ...any) {
+	s.mu.Lock()
+	*c++
+	n := *c
+	s.mu.Unlock()
+	logRare(s.log, n, msg, args...)
+}
+
+func truncated(id string) string {
+	if len(id) > 80 {
+		return id[:80] + "..."
+	}
+	return id
+}
+
+// linkFor returns the link of id, making it on the ID's first connection.
+// Configure runs without the server's lock, so that a slow hook holds up
+// only this node; if two first connections race, one link wins.
+func (s *Server) linkFor(id string, conn net.Conn) (*link.Link, bool) {
+	s.mu.Lock()
+	l, closed, full := s.nodes[id], s.closed, len(s.nodes) >= s.cfg.MaxNodes
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return nil, false
+	case l != nil:
+		return l, true
+	case full:
+		s.count(&s.stats.NodeLimit, "node limit reached: new ID rejected", "node", id, "max", s.cfg.MaxNodes, "remote", conn.RemoteAddr().String())
+		return nil, false
+	}
+	l, err := s.newLink(id)
+	if err != nil {
+		s.log.Error("cannot make the node's link", "node", id, "err", err)
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.nodes[id] != nil {
+		other := s.nodes[id]
+		l.Close() // never attached: nothing to wait for
+		return other, other != nil
+	}
+	s.nodes[id] = l
+	s.newNode.notify()
+	return l, true
+}
+
+func (s *Server) newLink(id string) (*link.Link, error) {
+	cfg := link.Config{
+		ID:         id,
+		Timeout:    s.cfg.Timeout,
+		MaxLine:    s.cfg.MaxLine,
+		RecvQueue:  s.cfg.RecvQueue,
+		WritePause: s.cfg.WritePause,
+		Logger:     s.log,
+	}
+	if s.cfg.Configure != nil {
+		s.cfg.Configure(id, &cfg)
+	}
+	if own, all := cfg.OnEvent, s.cfg.OnEvent; all != nil {
+		cfg.OnEvent = func(ev link.Event) {
+			all(ev)
+			if own != nil {
+				own(ev)
+			}
+		}
+	}
+	return link.New(cfg)
+}
+
+// prefixConn gives back the bytes read past the ID line before reading
+// the socket: they are the start of the node's stream. A new connection
+// never sees a fragment of an old one: each has its own prefix.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

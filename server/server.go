@@ -1,0 +1,358 @@
+// Package server is the server role of the Tether link: it accepts nodes
+// (legacy MicroPython nodes or Go clients), keeps one long-lived
+// link.Link per node ID across any number of reconnections, and lets the
+// application read and write each node's lines.
+//
+// A minimal server:
+//
+//	srv, _ := server.New(server.Config{Expected: []string{"1", "2"}})
+//	go srv.ListenAndServe(ctx)
+//	node, _ := srv.Node(ctx, "1") // waits until node 1 has connected
+//	node.Write(ctx, "hello")      // qos: delivered exactly once
+//	line, _ := node.ReadLine(ctx)
+//
+// The server handles each connection's handshake on its own goroutine, so
+// a slow or silent peer never holds up others; bad IDs, floods and
+// duplicates are logged and counted (see Stats).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tether-iot/tether/link"
+)
+
+// Errors returned by the Server.
+var (
+	// ErrServerClosed is returned by Serve and the waiting calls after
+	// Close or Shutdown.
+	ErrServerClosed = errors.New("server: closed")
+	// ErrUnknownNode: Lookup of an ID that has never connected.
+	ErrUnknownNode = errors.New("server: unknown node")
+)
+
+// Server accepts nodes and keeps their links. Its methods are safe for
+// concurrent use.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	expect map[string]bool
+	slots  chan struct{} // handshake slots
+
+	ctx    context.Context // cancelled by Close: ends every session
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loops and connection goroutines
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	nodes     map[string]*link.Link
+	newNode   broadcast
+	perIP     map[string]int // handshakes under way by source address
+	stats     Stats
+}
+
+// Stats counts what the server turned away, by reason.
+type Stats struct {
+	Accepted         uint64 // TCP connections accepted
+	Handshakes       uint64 // IDs read and attached (or duplicates)
+	HandshakeTimeout uint64 // no ID line within HandshakeTimeout
+	HandshakeClosed  uint64 // closed or failed before the ID line
+	BadID            uint64 // ID too long, not UTF-8, control characters
+	UnknownID        uint64 // not Expected (rejected if Strict, else accepted)
+	DuplicateID      uint64 // ID whose link was up: new socket closed
+	PerIPLimit       uint64 // too many handshakes from one address
+	NodeLimit        uint64 // MaxNodes reached
+}
+
+// New returns a server; it fails only on an invalid Config.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		expect:    make(map[string]bool, len(cfg.Expected)),
+		slots:     make(chan struct{}, cfg.MaxHandshakes),
+		listeners: make(map[net.Listener]struct{}),
+		nodes:     make(map[string]*link.Link),
+		perIP:     make(map[string]int),
+	}
+	for _, id := range cfg.Expected {
+		s.expect[id] = true
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// ListenAndServe listens on Config.Addr and serves (see Serve).
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts connections on ln until ctx is done or the server is
+// closed; it closes ln. When ctx is done it closes the whole server (every
+// link) and returns ctx's error; after Close or Shutdown it returns
+// ErrServerClosed. Serve may be called with several listeners.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	s.log.Info("serving", "addr", ln.Addr().String(), "timeout", s.cfg.Timeout)
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	err := s.acceptLoop(ln)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.ctx.Done():
+			return ErrServerClosed
+		}
+		conn, err := ln.Accept()
+		if err != nil {
+			<-s.slots
+			if s.ctx.Err() != nil {
+				return ErrServerClosed
+			}
+			// Out of file descriptors and the like: back off, as
+			// net/http does, rather than spin.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		ip := hostOf(conn.RemoteAddr())
+		s.mu.Lock()
+		s.stats.Accepted++
+		if s.cfg.MaxHandshakesPerIP > 0 && s.perIP[ip] >= s.cfg.MaxHandshakesPerIP {
+			s.stats.PerIPLimit++
+			n := s.stats.PerIPLimit
+			s.mu.Unlock()
+			<-s.slots
+			conn.Close()
+			logRare(s.log, n, "too many handshakes from one address: connection closed", "remote", ip, "limit", s.cfg.MaxHandshakesPerIP)
+			continue
+		}
+		s.perIP[ip]++
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handle(conn, ip)
+	}
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// logRare logs the first few occurrences of a counted event, then each
+// power of two, so that a flood cannot flood the log too.
+func logRare(log *slog.Logger, count uint64, msg string, args ...any) {
+	if count <= 8 || count&(count-1) == 0 {
+		log.Warn(msg, append(args, "count", count)...)
+	}
+}
+
+// Close closes the listeners and every link, and waits for the server's
+// goroutines. Blocked calls return ErrServerClosed or link.ErrClosed.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	links := make([]*link.Link, 0, len(s.nodes))
+	for _, l := range s.nodes {
+		links = append(links, l)
+	}
+	s.newNode.notify()
+	s.mu.Unlock()
+	for _, l := range links {
+		l.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops accepting connections, waits until every node's queued
+// messages have been sent and acknowledged or ctx is done, then closes
+// everything (see Close). It returns ctx's error if ctx ended first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	links := make([]*link.Link, 0, len(s.nodes))
+	for _, l := range s.nodes {
+		links = append(links, l)
+	}
+	s.mu.Unlock()
+	var err error
+	for _, l := range links {
+		if e := l.Drain(ctx); e != nil && ctx.Err() != nil {
+			err = fmt.Errorf("server: shutdown: %w", ctx.Err())
+			break
+		}
+	}
+	s.Close()
+	return err
+}
+
+// Node returns the link of node id, waiting until the node has connected
+// at least once (the legacy client_conn). The link lives as long as the
+// server, across the node's outages.
+func (s *Server) Node(ctx context.Context, id string) (*link.Link, error) {
+	s.mu.Lock()
+	for {
+		if l := s.nodes[id]; l != nil {
+			s.mu.Unlock()
+			return l, nil
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrServerClosed
+		}
+		ch := s.newNode.wait()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("server: wait for node %q: %w", id, ctx.Err())
+		}
+		s.mu.Lock()
+	}
+}
+
+// Lookup returns the link of node id, or ErrUnknownNode if that ID has
+// never connected.
+func (s *Server) Lookup(id string) (*link.Link, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.nodes[id]; l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownNode, id)
+}
+
+// Wait blocks until every node in ids has connected at least once.
+func (s *Server) Wait(ctx context.Context, ids ...string) error {
+	for _, id := range ids {
+		if _, err := s.Node(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitAll blocks until every expected node has connected at least once
+// (the legacy wait_all).
+func (s *Server) WaitAll(ctx context.Context) error {
+	return s.Wait(ctx, s.cfg.Expected...)
+}
+
+// Nodes returns the IDs of every node that has connected, sorted.
+func (s *Server) Nodes() []string {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.nodes))
+	for id := range s.nodes {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// Links returns the link of every node that has connected, sorted by ID.
+func (s *Server) Links() []*link.Link {
+	s.mu.Lock()
+	ls := make([]*link.Link, 0, len(s.nodes))
+	for _, l := range s.nodes {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(ls, func(a, b *link.Link) int {
+		if a.ID() < b.ID() {
+			return -1
+		}
+		if a.ID() > b.ID() {
+			return 1
+		}
+		return 0
+	})
+	return ls
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Timeout returns the server's T.
+func (s *Server) Timeout() time.Duration { return s.cfg.Timeout }
+
+// broadcast wakes every waiter once; the caller's lock guards it.
+type broadcast struct{ ch chan struct{} }
+
+func (b *broadcast) wait() <-chan struct{} {
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}

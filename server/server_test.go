@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/server"
+)
+
+// serve starts a server on a loopback port; it is closed at the end of the test.
+func serve(t *testing.T, cfg server.Config) (*server.Server, string) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testutil.Logger()
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := testutil.Listen(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		srv.Serve(context.Background(), ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		wg.Wait()
+	})
+	return srv, ln.Addr().String()
+}
+
+func dial(t *testing.T, ctx context.Context, cfg client.Config) *client.Client {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testutil.Logger()
+	}
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestServerClientExchange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	T := 500 * time.Millisecond
+	srv, addr := serve(t, server.Config{Timeout: T, Expected: []string{"a", "b"}})
+	ids := []string{"a", "b"}
+	clients := map[string]*client.Client{}
+	for _, id := range ids {
+		clients[id] = dial(t, ctx, client.Config{ID: id, Server: addr, Timeout: T})
+	}
+	if err := srv.WaitAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		node, err := srv.Lookup(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := clients[id]
+		wg.Add(4)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				if err := c.Write(ctx, fmt.Sprintf("%s up %d", id, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				if err := node.Write(ctx, fmt.Sprintf("%s down %d", id, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				got, err := node.ReadLine(ctx)
+				if want := fmt.Sprintf("%s up %d", id, i); err != nil || got != want {
+					t.Errorf("server got %q, %v; want %q", got, err, want)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				got, err := c.ReadLine(ctx)
+				if want := fmt.Sprintf("%s down %d", id, i); err != nil || got != want {
+					t.Errorf("client got %q, %v; want %q", got, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := srv.Nodes(); fmt.Sprint(got) != "[a b]" {
+		t.Fatalf("Nodes() = %v", got)
+	}
+	if _, err := srv.Lookup("nobody"); err == nil {
+		t.Fatal("Lookup of an unknown ID succeeded")
+	}
+}

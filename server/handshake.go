@@ -51,15 +51,13 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 	if err := conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
 		return "", nil, false
 	}
-	lr := wire.NewLineReader(conn, s.cfg.MaxIDLen, nil)
-	line, err := lr.ReadLine()
+	id, pre, err := readID(conn, s.cfg.MaxIDLen)
 	if err != nil {
-		s.rejectHandshake(err, remote)
-		return "", nil, false
-	}
-	id = string(line)
-	if err := wire.CheckNodeID(id, s.cfg.MaxIDLen); err != nil {
-		s.count(&s.stats.BadID, "bad node ID: connection closed", "err", err, "id", truncated(id), "remote", remote)
+		if errors.Is(err, wire.ErrBadNodeID) {
+			s.count(&s.stats.BadID, "bad node ID: connection closed", "err", err, "id", truncated(id), "remote", remote)
+		} else {
+			s.rejectHandshake(err, remote)
+		}
 		return "", nil, false
 	}
 	if len(s.expect) > 0 && !s.expect[id] {
@@ -75,7 +73,24 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 	s.mu.Lock()
 	s.stats.Handshakes++
 	s.mu.Unlock()
-	return id, append([]byte(nil), lr.Buffered()...), true
+	return id, pre, true
+}
+
+// readID reads a node's ID line from r and returns it with the bytes read
+// past its LF, which belong to the node's stream. The ID is checked by
+// wire.CheckNodeID; an error wrapping wire.ErrBadNodeID comes with the
+// offending ID for the log.
+func readID(r io.Reader, maxLen int) (id string, pre []byte, err error) {
+	lr := wire.NewLineReader(r, maxLen, nil)
+	line, err := lr.ReadLine()
+	if err != nil {
+		return "", nil, err
+	}
+	id = string(line)
+	if err := wire.CheckNodeID(id, maxLen); err != nil {
+		return id, nil, err
+	}
+	return id, append([]byte(nil), lr.Buffered()...), nil
 }
 
 func (s *Server) rejectHandshake(err error, remote string) {

@@ -60,6 +60,9 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 				lr.skipping = false
 				continue
 			}
+			if len(line) > lr.max {
+				return nil, ErrLineTooLong
+			}
 			return line, nil
 		}
 		if lr.skipping {

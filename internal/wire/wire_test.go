@@ -213,11 +213,16 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzLineReader(f *testing.F) {
-	f.Add([]byte("a\nbb\n\n"), uint8(3))
-	f.Add([]byte(strings.Repeat("x", 300)+"\nok\n"), uint8(10))
-	f.Fuzz(func(t *testing.T, in []byte, limit uint8) {
+	f.Add([]byte("a\nbb\n\n"), uint8(3), false)
+	f.Add([]byte(strings.Repeat("x", 300)+"\nok\n"), uint8(10), true)
+	f.Add([]byte("abcdef\nok\n"), uint8(3), true)
+	f.Fuzz(func(t *testing.T, in []byte, limit uint8, whole bool) {
 		max := int(limit) + 1
-		lr := NewLineReader(iotest.OneByteReader(bytes.NewReader(in)), max, nil)
+		var r io.Reader = iotest.OneByteReader(bytes.NewReader(in))
+		if whole {
+			r = bytes.NewReader(in)
+		}
+		lr := NewLineReader(r, max, nil)
 		var got [][]byte
 		for {
 			line, err := lr.ReadLine()

@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/server"
+)
+
+// rawConn opens a TCP connection from a chosen loopback source address.
+func rawConn(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitClosed reads c until the server closes it.
+func waitClosed(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("server did not close the connection")
+			}
+			return
+		}
+	}
+}
+
+// Bad IDs, unknown IDs in strict mode and silent peers are turned away,
+// each counted, while a good node carries on.
+func TestBadHandshakes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	T := 300 * time.Millisecond
+	srv, addr := serve(t, server.Config{Timeout: T, Expected: []string{"good"}, Strict: true})
+	c := dial(t, ctx, client.Config{ID: "good", Server: addr, Timeout: T})
+	node, err := srv.Node(ctx, "good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{
+		"bad\x00id\n",
+		"\x1b[31mred\n",
+		strings.Repeat("L", 500) + "\n",
+		"\xff\xfe\n",
+		"stranger\n", // not expected, strict
+		"",           // silent
+	} {
+		rc := rawConn(t, "127.0.0.1", addr)
+		rc.Write([]byte(first))
+		waitClosed(t, rc)
+	}
+	if err := c.Write(ctx, "still fine"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := node.ReadLine(ctx); err != nil || got != "still fine" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	st := srv.Stats()
+	if st.BadID != 4 || st.UnknownID != 1 || st.HandshakeTimeout != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := srv.Nodes(); len(got) != 1 {
+		t.Fatalf("nodes %v", got)
+	}
+}
+
+// Hundreds of silent connections from one address do not stop a node
+// from another address connecting and exchanging messages at once; the
+// excess beyond the per-address limit is closed at once and counted.
+func TestConnectionFlood(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	T := 2 * time.Second
+	srv, addr := serve(t, server.Config{Timeout: T, MaxHandshakesPerIP: 32})
+	var flood []net.Conn
+	for range 300 {
+		flood = append(flood, rawConn(t, "127.0.0.2", addr))
+	}
+	c := dial(t, ctx, client.Config{ID: "n1", Server: addr, Timeout: T})
+	node, err := srv.Node(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, "through the flood"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := node.ReadLine(ctx); err != nil || got != "through the flood" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	var wg sync.WaitGroup
+	for _, fc := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waitClosed(t, fc)
+		}()
+	}
+	wg.Wait()
+	st := srv.Stats()
+	if st.PerIPLimit != 300-32 || st.HandshakeTimeout != 32 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A second connection with the ID of a node that is up is closed; the
+// first keeps working (the legacy rule).
+func TestDuplicateID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	T := 2 * time.Second
+	srv, addr := serve(t, server.Config{Timeout: T})
+	c := dial(t, ctx, client.Config{ID: "dup", Server: addr, Timeout: T})
+	node, err := srv.Node(ctx, "dup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc := rawConn(t, "127.0.0.1", addr)
+	rc.Write([]byte("dup\n"))
+	waitClosed(t, rc)
+	if srv.Stats().DuplicateID != 1 {
+		t.Fatalf("stats %+v", srv.Stats())
+	}
+	if err := node.Write(ctx, "to the first"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.ReadLine(ctx); err != nil || got != "to the first" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// Bytes that follow the ID in the same read are the start of the node's
+// stream, as with legacy nodes that send quickly.
+func TestBytesAfterID(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, addr := serve(t, server.Config{Timeout: time.Second, WritePause: -1})
+	rc := rawConn(t, "127.0.0.1", addr)
+	rc.Write([]byte("fast\n00hello\n"))
+	node, err := srv.Node(ctx, "fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := node.ReadLine(ctx); err != nil || got != "hello" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	r := bufio.NewReader(rc)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "00\n" {
+			break
+		}
+	}
+	if s := node.Stats(); s.Received != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -46,6 +46,7 @@ type Link struct {
 	rq        []string // received, not yet read; rq[rqHead:] are unread
 	rqHead    int
 	rqChanged broadcast
+	rqRoom    broadcast // ReadLine made room
 	lastKA    time.Time // last keepalive received, zero after other lines
 
 	// Events.

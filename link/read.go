@@ -44,6 +44,7 @@ func (l *Link) ReadLine(ctx context.Context) (string, error) {
 	s := l.rq[l.rqHead]
 	l.rq[l.rqHead] = ""
 	l.rqHead++
+	l.rqRoom.notify()
 	if l.rqHead == len(l.rq) {
 		l.rq, l.rqHead = l.rq[:0], 0
 	}
@@ -71,7 +72,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 		return
 	}
 	if l.cfg.Deliver == nil {
-		if len(l.rq)-l.rqHead >= l.cfg.RecvQueue {
+		if !l.waitRoom(s) {
 			l.stats.Refused++
 			n := l.stats.Refused
 			l.mu.Unlock()
@@ -96,6 +97,34 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 		return
 	}
 	l.commit(s, id, p, v)
+}
+
+// waitRoom waits, up to T/2, for room in the receive queue, and reports
+// whether there is room. Meanwhile the socket is not read, so TCP flow
+// control slows the sender down: a burst that the application reads a
+// little late loses nothing, not even qos=false messages; only a stalled
+// application makes messages wait for a repeat. l.mu is held.
+func (l *Link) waitRoom(s *session) bool {
+	if len(l.rq)-l.rqHead < l.cfg.RecvQueue {
+		return true
+	}
+	t := time.NewTimer(l.t / 2)
+	defer t.Stop()
+	for len(l.rq)-l.rqHead >= l.cfg.RecvQueue {
+		ch := l.rqRoom.wait()
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			l.mu.Lock()
+			return len(l.rq)-l.rqHead < l.cfg.RecvQueue
+		case <-s.ctx.Done():
+			l.mu.Lock()
+			return false
+		}
+		l.mu.Lock()
+	}
+	return true
 }
 
 // commit accepts a delivered message and ACKs it. l.mu is held.

@@ -59,8 +59,10 @@ func TestReceiveDedupAndRestart(t *testing.T) {
 	})
 }
 
-// A full receive queue leaves the message unACKed; the sender's repeat is
-// accepted once the application has read. Nothing ACKed is dropped.
+// A full receive queue holds the read loop for up to T/2 (TCP flow
+// control slows the sender); then the message is left unACKed, and the
+// sender's repeat is accepted once the application has read. Nothing
+// ACKed is dropped.
 func TestReceiveQueueFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLink(t, Config{ID: "n", Timeout: T, RecvQueue: 2})
@@ -70,6 +72,7 @@ func TestReceiveQueueFull(t *testing.T) {
 		if a, b := p.nextMsg(t).s, p.nextMsg(t).s; a != "00" || b != "01" {
 			t.Fatalf("ACKs %q %q", a, b)
 		}
+		time.Sleep(T / 2)
 		synctest.Wait()
 		if st := l.Stats(); st.Refused != 1 || st.Buffered != 2 {
 			t.Fatalf("stats %+v", st)
@@ -81,6 +84,30 @@ func TestReceiveQueueFull(t *testing.T) {
 		}
 		if got := readN(t, l, 2); got[1] != "c" {
 			t.Fatalf("got %q", got)
+		}
+	})
+}
+
+// An application that reads a full queue within T/2 loses nothing and
+// causes no repeat: the message waits in the read loop.
+func TestReceiveQueueBackpressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(t, Config{ID: "n", Timeout: T, RecvQueue: 1})
+		p, _ := attachPeer(t.Context(), l)
+		p.keepAlive(t.Context(), T)
+		p.send(t, "00a\n01b\n")
+		if a := p.nextMsg(t).s; a != "00" {
+			t.Fatalf("ACK %q", a)
+		}
+		time.Sleep(T / 4)
+		if got := readN(t, l, 1); got[0] != "a" {
+			t.Fatalf("got %q", got)
+		}
+		if b := p.nextMsg(t); b.s != "01" {
+			t.Fatalf("ACK %q", b.s)
+		}
+		if got := readN(t, l, 1); got[0] != "b" || l.Stats().Refused != 0 {
+			t.Fatalf("got %q, stats %+v", got, l.Stats())
 		}
 	})
 }

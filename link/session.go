@@ -113,6 +113,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	l.sess = s
 	l.connects++
+	l.lastKA = time.Time{} // the silence of the outage is no keepalive interval
 	l.stats.Remote = s.remote
 	if !l.cfg.UpOnFirstLine {
 		l.setUp(true, s.remote, nil)
@@ -313,6 +314,9 @@ func (s *session) kick() {
 		m.lastSent = now
 		if m.sent == 1 {
 			l.stats.Sent++
+			if m.qos {
+				l.stats.SentQoS++
+			}
 		} else {
 			l.stats.Repeats++
 		}

@@ -11,6 +11,7 @@ type Stats struct {
 	Remote   string    // address of the current or last socket
 
 	Sent     uint64 // messages written (first transmissions)
+	SentQoS  uint64 // of which qos messages
 	Repeats  uint64 // qos transmissions after the first
 	Acked    uint64 // qos messages acknowledged by the peer
 	Pending  int    // qos messages awaiting their ACK

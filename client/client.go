@@ -210,7 +210,8 @@ func (c *Client) connect(ctx context.Context) (net.Conn, error) {
 			return nil, err
 		}
 	}
-	if err := conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout)); err == nil {
+	err = conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout))
+	if err == nil {
 		_, err = conn.Write([]byte(c.cfg.ID + "\n"))
 	}
 	if err != nil {

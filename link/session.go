@@ -32,8 +32,7 @@ type session struct {
 	flushing bool
 	flushers sync.WaitGroup
 
-	paused   bool // write pause: messages held
-	gotBytes bool
+	paused   bool        // write pause: messages held
 	ka       *time.Timer // keepalive: fires after T/4 without a write
 	pause    *time.Timer
 	retx     *time.Timer // fires at the head of inflight's deadline

@@ -1,0 +1,132 @@
+// Package metrics exports a Tether server's counters in the Prometheus
+// format: nodes up, reconnects, messages by direction, qos repeats,
+// duplicates, bad lines by reason, handshake rejections and an ACK
+// round-trip histogram.
+//
+// A Collector reads each link's Stats when it is scraped, so it costs
+// nothing between scrapes; only the round-trip histogram is fed as ACKs
+// arrive, through the link.Config hook that Configure installs:
+//
+//	col := metrics.New(metrics.Config{})
+//	srv, _ := server.New(server.Config{Configure: col.Configure})
+//	col.SetServer(srv)
+//	http.Handle("/metrics", col.Handler())
+//
+// The Collector registers itself in a private prometheus.Registry (see
+// Registry), never in the global one.
+package metrics
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tether-iot/tether/link"
+	"github.com/tether-iot/tether/server"
+)
+
+// Namespace prefixes every metric name of the Collector.
+const Namespace = "tether"
+
+// DefaultRTTBuckets are the upper bounds of the ACK round-trip histogram,
+// in seconds: from 1 ms (a LAN) to 10 s (past any sane T).
+var DefaultRTTBuckets = []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10}
+
+// Config configures a Collector. The zero value is valid.
+type Config struct {
+	// Server is the server whose nodes are exported. It may be nil and
+	// set later with SetServer, so that the Collector's Configure can go
+	// into the server.Config that makes the server.
+	Server *server.Server
+
+	// Stored, if set, returns how many messages for node id wait in the
+	// gateway's durable store; it is exported as tether_node_stored_messages.
+	// It is called on every scrape, once per node, and must be safe for
+	// concurrent use.
+	Stored func(id string) int
+
+	// RTTBuckets are the histogram's upper bounds in seconds; nil means
+	// DefaultRTTBuckets.
+	RTTBuckets []float64
+
+	// NoRuntime leaves the Go runtime and process collectors out of
+	// Registry (they are in by default).
+	NoRuntime bool
+}
+
+// Collector is a prometheus.Collector for a Tether server. Its methods are
+// safe for concurrent use.
+type Collector struct {
+	srv    atomic.Pointer[server.Server]
+	stored func(id string) int
+	rtt    prometheus.Histogram
+	reg    *prometheus.Registry
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// New returns a Collector registered in a new private registry.
+func New(cfg Config) *Collector {
+	buckets := cfg.RTTBuckets
+	if buckets == nil {
+		buckets = DefaultRTTBuckets
+	}
+	c := &Collector{
+		stored: cfg.Stored,
+		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "ack_rtt_seconds",
+			Help:      "Round-trip time of qos messages acknowledged on their first transmission.",
+			Buckets:   buckets,
+		}),
+		reg: prometheus.NewRegistry(),
+	}
+	c.srv.Store(cfg.Server)
+	c.reg.MustRegister(c)
+	if !cfg.NoRuntime {
+		c.reg.MustRegister(
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+	}
+	return c
+}
+
+// SetServer sets the server whose nodes are exported (see Config.Server).
+func (c *Collector) SetServer(srv *server.Server) { c.srv.Store(srv) }
+
+// Server returns the server set by Config.Server or SetServer, or nil.
+func (c *Collector) Server() *server.Server { return c.srv.Load() }
+
+// Registry returns the Collector's private registry: the gateway may
+// register its own metrics there, to be served by Handler too.
+func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+
+// Handler serves Registry in the Prometheus exposition formats.
+func (c *Collector) Handler() http.Handler {
+	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg})
+}
+
+// ObserveRTT records the ACK round trip d of a qos message of node id.
+// The histogram is not broken down by node: id is unused today.
+func (c *Collector) ObserveRTT(id string, d time.Duration) {
+	c.rtt.Observe(d.Seconds())
+}
+
+// Configure is a server.Config.Configure hook: it makes the node's link
+// report its ACK round trips to the histogram, after calling the hook
+// that lc already had, if any. To chain it with a hook of your own, call
+// it from that hook.
+func (c *Collector) Configure(id string, lc *link.Config) {
+	prev := lc.OnAckRTT
+	lc.OnAckRTT = func(d time.Duration) {
+		if prev != nil {
+			prev(d)
+		}
+		c.ObserveRTT(id, d)
+	}
+}

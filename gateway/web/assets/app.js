@@ -1,0 +1,237 @@
+// Tether status page: renders /events (server-sent events) into the node
+// table. Every value from the server goes in through textContent: node IDs
+// and reasons come from the network and are never parsed as HTML.
+"use strict";
+
+const nodes = new Map();   // id -> node, as last received
+const rows = new Map();    // id -> <tr>
+const order = [];          // ids in table order
+let header = null;
+let skew = 0;              // server clock minus browser clock, ms
+let lastSeq = 0;           // newest event shown
+let hasExtra = false;
+
+const $ = (id) => document.getElementById(id);
+const tbody = document.querySelector("#nodes tbody");
+const collator = new Intl.Collator(undefined, { numeric: true });
+
+function now() { return Date.now() + skew; }
+
+function fmtMs(ms) {
+  if (ms === null || ms === undefined) return "–";
+  if (ms < 10) return ms.toFixed(1) + " ms";
+  if (ms < 1000) return Math.round(ms) + " ms";
+  return (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + " s";
+}
+
+function fmtAgo(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, Math.floor((now() - Date.parse(iso)) / 1000));
+  if (s < 1) return "just now";
+  if (s < 60) return s + " s ago";
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + " min " + (s % 60) + " s ago";
+  const h = Math.floor(m / 60);
+  if (h < 48) return h + " h " + (m % 60) + " min ago";
+  return Math.floor(h / 24) + " d ago";
+}
+
+function fmtTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function fmtN(n) { return n.toLocaleString("en-US"); }
+
+// cell fills td with text, a tooltip and classes.
+function cell(td, text, title, cls) {
+  td.textContent = text;
+  td.title = title || "";
+  td.className = cls || "";
+}
+
+function numCell(td, n, title, badIfNonZero) {
+  cell(td, fmtN(n), title, "num" + (n === 0 ? " zero" : badIfNonZero ? " bad" : ""));
+}
+
+const COLS = 15;
+
+function renderRow(n, tr) {
+  if (tr.cells.length === 0) {
+    for (let i = 0; i < COLS; i++) tr.insertCell();
+  }
+  const c = tr.cells;
+  tr.dataset.node = n.id;
+  tr.dataset.state = n.up ? "up" : "down";
+  tr.dataset.mismatch = n.timeout_mismatch ? "true" : "false";
+
+  cell(c[0], n.id, n.remote ? "last address: " + n.remote : "", "id");
+  c[1].textContent = "";
+  c[1].className = "state";
+  const badge = document.createElement("span");
+  badge.className = "badge " + (n.up ? "up" : "down");
+  badge.textContent = n.up ? "up" : "down";
+  c[1].appendChild(badge);
+  cell(c[2], fmtAgo(n.since), fmtTime(n.since), "ago since");
+  numCell(c[3], n.reconnects, n.connects + " connections in all");
+  cell(c[4], fmtAgo(n.last_received), fmtTime(n.last_received), "ago last");
+  numCell(c[5], n.messages_in, "");
+  numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
+  numCell(c[7], n.qos_repeats, "");
+  numCell(c[8], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");
+  const q = n.queued + (n.stored === null ? "" : " + " + fmtN(n.stored) + " stored");
+  cell(c[9], q, fmtN(n.pending) + " awaiting ACK", "num" + (n.queued === 0 && !n.stored ? " zero" : ""));
+  cell(c[10], fmtMs(n.ack_rtt_ms), "", "num");
+  numCell(c[11], n.restarts, "");
+
+  c[12].textContent = "";
+  c[12].className = "num peer-t";
+  c[12].title = "";
+  if (n.peer_timeout_ms === null) {
+    c[12].textContent = "–";
+    c[12].title = "not known yet: needs two keepalives in a row";
+  } else if (n.timeout_mismatch) {
+    const flag = document.createElement("span");
+    flag.className = "mismatch";
+    flag.textContent = "⚠ " + fmtMs(n.peer_timeout_ms);
+    c[12].appendChild(flag);
+    c[12].title = "differs from the server's T (" + fmtMs(header ? header.timeout_ms : null) +
+      "): a node and server with different T make links flap";
+  } else {
+    c[12].textContent = fmtMs(n.peer_timeout_ms);
+  }
+
+  const b = n.bad_lines;
+  const bad = b.too_long + b.malformed + b.not_utf8;
+  numCell(c[13], bad, "too long " + b.too_long + ", malformed " + b.malformed + ", not UTF-8 " + b.not_utf8, true);
+
+  if (n.extra) {
+    hasExtra = true;
+    const parts = Object.keys(n.extra).sort().map((k) => k + "=" + JSON.stringify(n.extra[k]));
+    cell(c[14], parts.join(" "), "", "extra");
+  } else {
+    cell(c[14], "", "", "extra");
+  }
+  c[14].hidden = !hasExtra;
+  applyFilter(tr);
+}
+
+function applyFilter(tr) {
+  const f = $("filter").value.trim().toLowerCase();
+  const downOnly = $("down-only").checked;
+  tr.hidden = (f !== "" && !tr.dataset.node.toLowerCase().includes(f)) ||
+    (downOnly && tr.dataset.state !== "down");
+}
+
+function upsert(n) {
+  const old = nodes.get(n.id);
+  nodes.set(n.id, n);
+  let tr = rows.get(n.id);
+  if (!tr) {
+    tr = document.createElement("tr");
+    rows.set(n.id, tr);
+    // Insert in ID order.
+    let lo = 0, hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (collator.compare(order[mid], n.id) < 0) lo = mid + 1; else hi = mid;
+    }
+    const before = lo < order.length ? rows.get(order[lo]) : null;
+    order.splice(lo, 0, n.id);
+    tbody.insertBefore(tr, before);
+  }
+  renderRow(n, tr);
+  if (old && old.up !== n.up) {
+    tr.classList.remove("flash");
+    void tr.offsetWidth; // restart the animation
+    tr.classList.add("flash");
+  }
+}
+
+function renderHeader(h) {
+  header = h;
+  skew = Date.parse(h.time) - Date.now();
+  $("title").textContent = h.title;
+  document.title = h.title + " nodes";
+  $("timeout").textContent = h.timeout_ms ? fmtMs(h.timeout_ms) : "–";
+  $("nodes-up").textContent = h.nodes_up + " / " + h.nodes_total;
+  const hs = h.handshakes;
+  $("rejected").textContent = fmtN(hs.rejected);
+  const reasons = Object.keys(hs.by_reason).sort().map((r) => r.replace(/_/g, " ") + ": " + hs.by_reason[r]);
+  if (hs.unknown_id) reasons.push("unknown IDs (rejected only if strict): " + hs.unknown_id);
+  $("rejected").title = fmtN(hs.accepted) + " connections accepted, " + fmtN(hs.ok) + " handshakes\n" + reasons.join("\n");
+  $("updated").textContent = new Date().toLocaleTimeString();
+}
+
+function addEvents(evs) {
+  const list = $("events");
+  for (const e of evs) {
+    if (e.seq <= lastSeq) continue;
+    lastSeq = e.seq;
+    const li = document.createElement("li");
+    li.className = "kind-" + e.kind;
+    let text = new Date(e.time).toLocaleTimeString() + "  " + e.id + " " + e.kind;
+    if (e.reason) text += " (" + e.reason + ")";
+    if (e.remote) text += " from " + e.remote;
+    li.textContent = text;
+    list.insertBefore(li, list.firstChild);
+  }
+  while (list.children.length > 100) list.removeChild(list.lastChild);
+}
+
+function refreshNote() {
+  let mismatch = false;
+  for (const n of nodes.values()) if (n.timeout_mismatch) mismatch = true;
+  $("mismatch-note").hidden = !mismatch;
+  $("empty").hidden = nodes.size > 0;
+  if ($("extra-head").hidden === hasExtra) {
+    $("extra-head").hidden = !hasExtra;
+    for (const tr of rows.values()) tr.cells[14].hidden = !hasExtra;
+  }
+}
+
+function onStatus(st) {
+  renderHeader(st);
+  const seen = new Set();
+  for (const n of st.nodes) { upsert(n); seen.add(n.id); }
+  for (const [id, tr] of rows) {
+    if (!seen.has(id)) {
+      tr.remove(); rows.delete(id); nodes.delete(id);
+      order.splice(order.indexOf(id), 1);
+    }
+  }
+  addEvents(st.events);
+  refreshNote();
+}
+
+function onUpdate(up) {
+  renderHeader(up);
+  for (const n of up.nodes) upsert(n);
+  addEvents(up.events);
+  refreshNote();
+}
+
+// Relative times age between updates.
+function tick() {
+  for (const [id, tr] of rows) {
+    const n = nodes.get(id);
+    tr.cells[2].textContent = fmtAgo(n.since);
+    tr.cells[4].textContent = fmtAgo(n.last_received);
+  }
+}
+
+function connect() {
+  const live = $("live");
+  const es = new EventSource("events");
+  es.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
+  es.addEventListener("update", (e) => onUpdate(JSON.parse(e.data)));
+  es.onopen = () => { live.dataset.state = "live"; live.textContent = "live"; };
+  es.onerror = () => {
+    live.dataset.state = "lost";
+    live.textContent = es.readyState === EventSource.CLOSED ? "disconnected (reload the page)" : "reconnecting…";
+  };
+}
+
+$("filter").addEventListener("input", () => rows.forEach(applyFilter));
+$("down-only").addEventListener("change", () => rows.forEach(applyFilter));
+setInterval(tick, 1000);
+connect();

@@ -1,0 +1,36 @@
+// Package web serves a Tether server's status page: a live table of the
+// nodes (up or down and since when, reconnects, messages in and out, qos
+// repeats, duplicates, queued messages, ACK round trip, restarts, and the
+// node's T as inferred from its keepalive rhythm, flagged when it differs
+// from the server's), a JSON API for the same data, the Prometheus
+// metrics of package metrics, and a server-sent event stream that pushes
+// every up/down change to the browsers as it happens.
+//
+// The page is one embedded HTML file with its script and style: no build
+// step, no network access needed. Routes, relative to where Handler is
+// mounted:
+//
+//	GET /                the page
+//	GET /api/status      Status: the header and every node
+//	GET /api/nodes       []Node
+//	GET /api/nodes/{id}  Node, or 404
+//	GET /events          text/event-stream: "status" (a Status, first),
+//	                     then "update" (an Update) on every change
+//	GET /metrics         Prometheus metrics
+//
+// The server's up/down events reach the page through Event, which the
+// gateway wires into server.Config.OnEvent (Hook does it, together with the
+// metrics' round-trip hook):
+//
+//	ws, _ := web.New(web.Config{Addr: ":8080"})
+//	defer ws.Close()
+//	scfg := server.Config{Timeout: 2 * time.Second}
+//	ws.Hook(&scfg)
+//	srv, _ := server.New(scfg)
+//	ws.SetServer(srv)
+//	go ws.ListenAndServe(ctx)
+//
+// Counters that change without an event (messages, repeats, ...) are
+// refreshed every Config.Refresh (1 s) while a browser watches, and only
+// the rows that changed are sent.
+package web

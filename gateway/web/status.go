@@ -1,0 +1,215 @@
+package web
+
+import (
+	"math"
+	"time"
+
+	"github.com/tether-iot/tether/link"
+	"github.com/tether-iot/tether/server"
+)
+
+// Header is the page's summary of the server.
+type Header struct {
+	Title      string     `json:"title"`
+	Time       time.Time  `json:"time"`       // the server's clock, for relative times
+	TimeoutMs  float64    `json:"timeout_ms"` // the server's T
+	NodesUp    int        `json:"nodes_up"`
+	NodesTotal int        `json:"nodes_total"` // nodes that have connected at least once
+	Handshakes Handshakes `json:"handshakes"`
+}
+
+// Handshakes counts the server's connections, and those it turned away by
+// reason (see server.Stats).
+type Handshakes struct {
+	Accepted uint64            `json:"accepted"`
+	OK       uint64            `json:"ok"`
+	Rejected uint64            `json:"rejected"`  // the sum of ByReason
+	ByReason map[string]uint64 `json:"by_reason"` // only reasons seen
+	// UnknownID counts IDs not in server.Config.Expected: rejected by a
+	// strict server, accepted (and not in Rejected) otherwise.
+	UnknownID uint64 `json:"unknown_id"`
+}
+
+// Status is the whole page: GET /api/status, and the first message of the
+// event stream.
+type Status struct {
+	Header
+	Nodes  []Node  `json:"nodes"`  // sorted by ID
+	Events []Event `json:"events"` // the most recent, oldest first
+}
+
+// Update is what changed since the last message of the event stream: the
+// header, the rows that changed and the new events.
+type Update struct {
+	Header
+	Nodes  []Node  `json:"nodes"`
+	Events []Event `json:"events"`
+}
+
+// Node is one row of the page: a node's state and counters, read from its
+// link's Stats. Durations are in milliseconds; a null time or duration is
+// not known yet.
+type Node struct {
+	ID         string     `json:"id"`
+	Up         bool       `json:"up"`
+	Since      time.Time  `json:"since"` // last up/down change
+	Remote     string     `json:"remote,omitempty"`
+	Connects   int        `json:"connects"`
+	Reconnects int        `json:"reconnects"`
+	LastRecv   *time.Time `json:"last_received"` // last new message from the node
+
+	MessagesIn  uint64 `json:"messages_in"`  // new messages from the node
+	MessagesOut uint64 `json:"messages_out"` // first transmissions to it, qos or not
+	Acked       uint64 `json:"qos_acked"`    // qos messages it acknowledged
+	Repeats     uint64 `json:"qos_repeats"`  // qos retransmissions to it
+	Duplicates  uint64 `json:"duplicates"`   // repeats from it, dropped
+	Refused     uint64 `json:"refused"`      // its messages not acknowledged
+	Pending     int    `json:"pending"`      // qos messages awaiting the node's ACK
+	Queued      int    `json:"queued"`       // messages in memory, waiting to be sent or ACKed
+	Stored      *int   `json:"stored"`       // messages in the durable store (Config.Stored)
+	Restarts    uint64 `json:"restarts"`     // restarts of the node (a new message 00)
+
+	AckRTTMs        *float64 `json:"ack_rtt_ms"`      // the last qos message's round trip
+	PeerTimeoutMs   *float64 `json:"peer_timeout_ms"` // the node's T, from its keepalives
+	TimeoutMismatch bool     `json:"timeout_mismatch"`
+
+	BadLines BadLines       `json:"bad_lines"`
+	Extra    map[string]any `json:"extra,omitempty"` // Config.Extra
+}
+
+// BadLines counts a node's bad lines by reason.
+type BadLines struct {
+	TooLong   uint64 `json:"too_long"`
+	Malformed uint64 `json:"malformed"`
+	NotUTF8   uint64 `json:"not_utf8"`
+}
+
+// Event is an up, down or restart of a node.
+type Event struct {
+	Seq        uint64    `json:"seq"`  // increasing: tells events already seen
+	Kind       string    `json:"kind"` // "up", "down" or "restart"
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	Reconnects int       `json:"reconnects"`
+	Remote     string    `json:"remote,omitempty"` // up: the node's address
+	Reason     string    `json:"reason,omitempty"` // down: why
+}
+
+func eventOf(ev link.Event) Event {
+	e := Event{Kind: ev.Kind.String(), ID: ev.ID, Time: ev.Time, Reconnects: max(ev.Connects-1, 0), Remote: ev.Remote}
+	if ev.Err != nil {
+		e.Reason = ev.Err.Error()
+	}
+	return e
+}
+
+func ms(d time.Duration) *float64 {
+	v := float64(d) / float64(time.Millisecond)
+	return &v
+}
+
+// node reads one row from l.
+func (s *Server) node(l *link.Link, T time.Duration) Node {
+	st := l.Stats()
+	n := Node{
+		ID:          st.ID,
+		Up:          st.Up,
+		Since:       st.Since,
+		Remote:      st.Remote,
+		Connects:    st.Connects,
+		Reconnects:  max(st.Connects-1, 0),
+		MessagesIn:  st.Received,
+		MessagesOut: st.Sent,
+		Acked:       st.Acked,
+		Repeats:     st.Repeats,
+		Duplicates:  st.Duplicates,
+		Refused:     st.Refused,
+		Pending:     st.Pending,
+		Queued:      st.Queued,
+		Restarts:    st.PeerRestarts,
+		BadLines:    BadLines{TooLong: st.TooLong, Malformed: st.Malformed, NotUTF8: st.NotUTF8},
+	}
+	if !st.LastReceived.IsZero() {
+		t := st.LastReceived
+		n.LastRecv = &t
+	}
+	if st.LastAckRTT > 0 {
+		n.AckRTTMs = ms(st.LastAckRTT)
+	}
+	if pt := st.PeerTimeout(); pt > 0 {
+		n.PeerTimeoutMs = ms(pt)
+		n.TimeoutMismatch = Mismatch(pt, T, s.cfg.MismatchTolerance)
+	}
+	if s.cfg.Stored != nil {
+		v := s.cfg.Stored(st.ID)
+		n.Stored = &v
+	}
+	if s.cfg.Extra != nil {
+		n.Extra = s.cfg.Extra(st.ID)
+	}
+	return n
+}
+
+// Mismatch reports whether a node's inferred T differs from the server's
+// T by more than tolerance, a fraction of T: the classic cause of a
+// flapping link (a node whose T is shorter declares outages the server
+// never sees; one whose T is longer keeps sending keepalives too rarely).
+// An unknown peer T (0) is no mismatch.
+func Mismatch(peer, T time.Duration, tolerance float64) bool {
+	if peer <= 0 || T <= 0 {
+		return false
+	}
+	return math.Abs(float64(peer-T)) > tolerance*float64(T)
+}
+
+// header reads the page's header from srv and its links.
+func (s *Server) header(srv *server.Server, links []*link.Link) Header {
+	h := Header{Title: s.cfg.Title, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}}
+	if srv == nil {
+		return h
+	}
+	h.TimeoutMs = *ms(srv.Timeout())
+	h.NodesTotal = len(links)
+	for _, l := range links {
+		if l.Up() {
+			h.NodesUp++
+		}
+	}
+	st := srv.Stats()
+	h.Handshakes.Accepted = st.Accepted
+	h.Handshakes.OK = st.Handshakes
+	for reason, n := range map[string]uint64{
+		"timeout":      st.HandshakeTimeout,
+		"closed":       st.HandshakeClosed,
+		"bad_id":       st.BadID,
+		"duplicate_id": st.DuplicateID,
+		"per_ip_limit": st.PerIPLimit,
+		"node_limit":   st.NodeLimit,
+	} {
+		if n > 0 {
+			h.Handshakes.ByReason[reason] = n
+			h.Handshakes.Rejected += n
+		}
+	}
+	h.Handshakes.UnknownID = st.UnknownID
+	return h
+}
+
+// status reads the whole page.
+func (s *Server) status() Status {
+	srv := s.srv.Load()
+	var links []*link.Link
+	if srv != nil {
+		links = srv.Links()
+	}
+	st := Status{Header: s.header(srv, links), Nodes: make([]Node, 0, len(links))}
+	T := time.Duration(0)
+	if srv != nil {
+		T = srv.Timeout()
+	}
+	for _, l := range links {
+		st.Nodes = append(st.Nodes, s.node(l, T))
+	}
+	st.Events = s.hub.recent()
+	return st
+}

@@ -46,14 +46,31 @@ func TestReset(t *testing.T) {
 	}
 }
 
+// blackholeFor is how long the blackholes of the tests below last: far
+// longer than the few steps each test takes during one, even on a slow,
+// shared machine, and each test checks afterwards that they did fit.
+const blackholeFor = 3 * time.Second
+
+// stillOn fails the test if the blackhole that done belongs to has ended:
+// the steps taken during it were meant to run while it was on.
+func stillOn(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+		t.Fatalf("the blackhole (%v) ended before the checks made during it were done: machine too slow?", blackholeFor)
+	default:
+	}
+}
+
 func TestBlackhole(t *testing.T) {
+	t.Parallel() // mostly waits for the blackhole to end
 	tr := newTranscript(t)
 	p, srv := startProxy(t, Config{Record: tr}, false)
 	c, s := pair(t, p, srv)
 	write(t, c, "before\n")
 	expect(t, s, "before\n")
 
-	done := p.Blackhole(400 * time.Millisecond)
+	done := p.Blackhole(blackholeFor)
 	// A connection opened now is accepted but never reaches the server.
 	limbo := dial(t, p)
 	write(t, limbo, "limbo\n")
@@ -65,6 +82,7 @@ func TestBlackhole(t *testing.T) {
 	// Neither bytes nor EOF arrive during the blackhole.
 	expectSilence(t, c, 50*time.Millisecond)
 	expectSilence(t, s, 50*time.Millisecond)
+	stillOn(t, done)
 
 	wait(t, done, "the blackhole to end")
 	expectErr(t, limbo, io.EOF)
@@ -86,16 +104,18 @@ func TestBlackhole(t *testing.T) {
 }
 
 func TestBlackholeHoldsClose(t *testing.T) {
+	t.Parallel() // mostly waits for the blackhole to end
 	tr := newTranscript(t)
 	p, srv := startProxy(t, Config{Record: tr}, false)
 	c, s := pair(t, p, srv)
 	write(t, c, "x")
 	expect(t, s, "x")
 
-	done := p.Blackhole(200 * time.Millisecond)
+	done := p.Blackhole(blackholeFor)
 	_ = c.Close()
 	tr.waitFor(func(r rec) bool { return r.Ev == "eof" && r.Dir == "c2s" }, "client eof")
 	expectSilence(t, s, 50*time.Millisecond)
+	stillOn(t, done)
 	wait(t, done, "the blackhole to end")
 	expectErr(t, s, io.EOF)
 }

@@ -39,12 +39,20 @@ func TestAppendSeconds(t *testing.T) {
 	}
 }
 
+// transcriptDir holds the legacy transcripts: shared/ beside the
+// repository's clone, as on every developer's machine and in CI.
+const transcriptDir = "../../../shared/transcripts"
+
 // TestTranscriptRoundTrip re-encodes every line of the legacy transcripts
 // and expects the same bytes, so ours are in exactly their format.
 func TestTranscriptRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob("/work/shared/transcripts/*.jsonl")
+	files, err := filepath.Glob(filepath.Join(transcriptDir, "*.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(files) == 0 {
-		t.Skip("legacy transcripts not found")
+		abs, _ := filepath.Abs(transcriptDir)
+		t.Fatalf("no legacy transcripts (*.jsonl) in %s: put the project's shared/ directory beside the repository's clone", abs)
 	}
 	for _, name := range files {
 		f, err := os.Open(name)

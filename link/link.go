@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // Link is one end of a resilient line link: the long-lived state of the
@@ -26,12 +28,12 @@ type Link struct {
 
 	mu       sync.Mutex
 	closed   bool
-	sess     *session  // the attached socket, live or ending; nil if none
-	sessGone broadcast // sess became nil
+	sess     *session         // the attached socket, live or ending; nil if none
+	sessGone notify.Broadcast // sess became nil
 	up       bool
 	since    time.Time
 	connects int
-	changed  broadcast // up/down, ACKs, room in the send buffer, close
+	changed  notify.Broadcast // up/down, ACKs, room in the send buffer, close
 
 	// Sending.
 	next    uint8             // id of the next message
@@ -45,9 +47,9 @@ type Link struct {
 	win       Window
 	rq        []string // received, not yet read; rq[rqHead:] are unread
 	rqHead    int
-	rqChanged broadcast
-	rqRoom    broadcast // ReadLine made room
-	lastKA    time.Time // last keepalive received, zero after other lines
+	rqChanged notify.Broadcast
+	rqRoom    notify.Broadcast // ReadLine made room
+	lastKA    time.Time        // last keepalive received, zero after other lines
 
 	// Events.
 	evq       []Event
@@ -118,21 +120,28 @@ func (l *Link) Done() <-chan struct{} { return l.done }
 // returned) or the link is closed (ErrClosed).
 func (l *Link) WaitUp(ctx context.Context) error {
 	l.mu.Lock()
-	for !l.up {
+	defer l.mu.Unlock()
+	return l.await(ctx, &l.changed, func() bool { return l.up }, "wait for up")
+}
+
+// await blocks until cond holds, ctx is done (a wrapped ctx error) or the
+// link is closed (ErrClosed), waking each time b is notified. l.mu is held
+// on entry and on return; cond is evaluated with it held.
+func (l *Link) await(ctx context.Context, b *notify.Broadcast, cond func() bool, op string) error {
+	for !cond() {
 		if l.closed {
-			l.mu.Unlock()
 			return ErrClosed
 		}
-		ch := l.changed.wait()
+		ch := b.Wait()
 		l.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("link %s: wait for up: %w", l.cfg.ID, ctx.Err())
+			l.mu.Lock()
+			return fmt.Errorf("link %s: %s: %w", l.cfg.ID, op, ctx.Err())
 		}
 		l.mu.Lock()
 	}
-	l.mu.Unlock()
 	return nil
 }
 
@@ -160,9 +169,9 @@ func (l *Link) Close() error {
 		l.sess.fail(ErrClosed)
 	}
 	l.evClosed = true
-	l.changed.notify()
-	l.rqChanged.notify()
-	l.sessGone.notify()
+	l.changed.Notify()
+	l.rqChanged.Notify()
+	l.sessGone.Notify()
 	l.mu.Unlock()
 	l.evWG.Wait()
 	return nil
@@ -175,7 +184,7 @@ func (l *Link) setUp(up bool, remote string, err error) {
 	}
 	l.up = up
 	l.since = time.Now()
-	l.changed.notify()
+	l.changed.Notify()
 	ev := Event{Kind: Down, ID: l.cfg.ID, Time: l.since, Connects: l.connects, Err: err}
 	if up {
 		ev.Kind, ev.Remote = Up, remote
@@ -206,22 +215,4 @@ func (l *Link) span() uint64 {
 		return 0
 	}
 	return l.serial - l.order[0].serial
-}
-
-// broadcast wakes every waiter once. Its zero value is ready; the caller's
-// lock protects it. A channel is made only when someone waits.
-type broadcast struct{ ch chan struct{} }
-
-func (b *broadcast) wait() <-chan struct{} {
-	if b.ch == nil {
-		b.ch = make(chan struct{})
-	}
-	return b.ch
-}
-
-func (b *broadcast) notify() {
-	if b.ch != nil {
-		close(b.ch)
-		b.ch = nil
-	}
 }

@@ -27,24 +27,14 @@ func (l *Link) ReadLine(ctx context.Context) (string, error) {
 		return "", ErrNoQueue
 	}
 	l.mu.Lock()
-	for l.rqHead == len(l.rq) {
-		if l.closed {
-			l.mu.Unlock()
-			return "", ErrClosed
-		}
-		ch := l.rqChanged.wait()
+	if err := l.await(ctx, &l.rqChanged, func() bool { return l.rqHead < len(l.rq) }, "read"); err != nil {
 		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return "", fmt.Errorf("link %s: read: %w", l.cfg.ID, ctx.Err())
-		}
-		l.mu.Lock()
+		return "", err
 	}
 	s := l.rq[l.rqHead]
 	l.rq[l.rqHead] = ""
 	l.rqHead++
-	l.rqRoom.notify()
+	l.rqRoom.Notify()
 	if l.rqHead == len(l.rq) {
 		l.rq, l.rqHead = l.rq[:0], 0
 	}
@@ -80,7 +70,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 			return
 		}
 		l.rq = append(l.rq, string(p))
-		l.rqChanged.notify()
+		l.rqChanged.Notify()
 		l.commit(s, id, p, v)
 		l.mu.Unlock()
 		return
@@ -111,7 +101,7 @@ func (l *Link) waitRoom(s *session) bool {
 	t := time.NewTimer(l.t / 2)
 	defer t.Stop()
 	for len(l.rq)-l.rqHead >= l.cfg.RecvQueue {
-		ch := l.rqRoom.wait()
+		ch := l.rqRoom.Wait()
 		l.mu.Unlock()
 		select {
 		case <-ch:

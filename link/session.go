@@ -79,7 +79,7 @@ func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
 	s.flushers.Wait()
 	l.mu.Lock()
 	l.sess = nil
-	l.sessGone.notify()
+	l.sessGone.Notify()
 	l.mu.Unlock()
 	return err
 }
@@ -92,7 +92,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 		if !l.sess.dead {
 			return nil, ErrBusy
 		}
-		ch := l.sessGone.wait()
+		ch := l.sessGone.Wait()
 		l.mu.Unlock()
 		select {
 		case <-ch:
@@ -141,7 +141,7 @@ func (s *session) fail(err error) {
 	}
 	s.out, s.spare, s.inflight = nil, nil, nil
 	s.l.setUp(false, "", err)
-	s.l.changed.notify()
+	s.l.changed.Notify()
 }
 
 // readLoop reads and handles lines until the socket fails.
@@ -324,7 +324,7 @@ func (s *session) kick() {
 		}
 	}
 	l.sendq = l.sendq[:0]
-	l.changed.notify() // Drain waits for the send queue to empty
+	l.changed.Notify() // Drain waits for the send queue to empty
 	if !s.retxOn && len(s.inflight) > 0 {
 		s.armRetx(now)
 	}
@@ -435,7 +435,7 @@ func (s *session) flush() {
 		}
 		s.ka.Reset(l.t / 4)
 		if len(buf) >= outLimit {
-			l.changed.notify() // writers may wait for room
+			l.changed.Notify() // writers may wait for room
 		}
 	}
 	s.flushing = false

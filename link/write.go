@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,23 +42,17 @@ func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) erro
 		return fmt.Errorf("link %s: write: %w", l.cfg.ID, err)
 	}
 	l.mu.Lock()
-	for !l.ready(o) {
-		if l.closed {
-			l.mu.Unlock()
-			return ErrClosed
-		}
-		ch := l.changed.wait()
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("link %s: write: %w", l.cfg.ID, ctx.Err())
-		}
-		l.mu.Lock()
+	err = l.await(ctx, &l.changed, func() bool { return l.ready(o) }, "write")
+	var m *outMsg
+	if err == nil {
+		m, err = l.assign(p, o)
 	}
-	m, err := l.assign(p, o)
 	l.mu.Unlock()
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrClosed) || ctx.Err() != nil:
+		return err
+	default:
 		return fmt.Errorf("link %s: write: %w", l.cfg.ID, err)
 	}
 	if !o.qos {
@@ -153,27 +148,13 @@ func (l *Link) acked(id uint8, now time.Time) {
 			l.cfg.OnAckRTT(rtt)
 		}
 	}
-	l.changed.notify()
+	l.changed.Notify()
 }
 
 // Drain blocks until every message written so far has been sent and every
 // qos message acknowledged, ctx is done, or the link is closed.
 func (l *Link) Drain(ctx context.Context) error {
 	l.mu.Lock()
-	for len(l.pending) > 0 || len(l.sendq) > 0 {
-		if l.closed {
-			l.mu.Unlock()
-			return ErrClosed
-		}
-		ch := l.changed.wait()
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("link %s: drain: %w", l.cfg.ID, ctx.Err())
-		}
-		l.mu.Lock()
-	}
-	l.mu.Unlock()
-	return nil
+	defer l.mu.Unlock()
+	return l.await(ctx, &l.changed, func() bool { return len(l.pending) == 0 && len(l.sendq) == 0 }, "drain")
 }

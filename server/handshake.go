@@ -151,7 +151,7 @@ func (s *Server) linkFor(id string, conn net.Conn) (*link.Link, bool) {
 		return other, other != nil
 	}
 	s.nodes[id] = l
-	s.newNode.notify()
+	s.newNode.Notify()
 	return l, true
 }
 

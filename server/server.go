@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -54,7 +55,7 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	nodes     map[string]*link.Link
-	newNode   broadcast
+	newNode   notify.Broadcast
 	perIP     map[string]int // handshakes under way by source address
 	stats     Stats
 }
@@ -213,7 +214,7 @@ func (s *Server) Close() error {
 	for _, l := range s.nodes {
 		links = append(links, l)
 	}
-	s.newNode.notify()
+	s.newNode.Notify()
 	s.mu.Unlock()
 	for _, l := range links {
 		l.Close()
@@ -260,7 +261,7 @@ func (s *Server) Node(ctx context.Context, id string) (*link.Link, error) {
 			s.mu.Unlock()
 			return nil, ErrServerClosed
 		}
-		ch := s.newNode.wait()
+		ch := s.newNode.Wait()
 		s.mu.Unlock()
 		select {
 		case <-ch:
@@ -339,20 +340,3 @@ func (s *Server) Stats() Stats {
 
 // Timeout returns the server's T.
 func (s *Server) Timeout() time.Duration { return s.cfg.Timeout }
-
-// broadcast wakes every waiter once; the caller's lock guards it.
-type broadcast struct{ ch chan struct{} }
-
-func (b *broadcast) wait() <-chan struct{} {
-	if b.ch == nil {
-		b.ch = make(chan struct{})
-	}
-	return b.ch
-}
-
-func (b *broadcast) notify() {
-	if b.ch != nil {
-		close(b.ch)
-		b.ch = nil
-	}
-}

@@ -1,0 +1,88 @@
+// Package seqcheck checks a stream of numbered messages as the receiver
+// sees it: which numbers arrived twice, which have not arrived, and which
+// arrived after a later one. Numbers start at 0 and the sender counts up
+// by one per message, as the qos demos of micropython-iot do.
+package seqcheck
+
+// Result is what Add made of one number.
+type Result uint8
+
+// Results of Add.
+const (
+	New       Result = iota + 1 // first arrival, in order
+	Late                        // first arrival, after a higher number
+	Duplicate                   // arrived before
+)
+
+// Checker records the numbers received on one stream. The zero value is
+// ready to use. A Checker is not safe for concurrent use.
+type Checker struct {
+	seen       []uint64 // bit n set: n has arrived
+	next       uint64   // one past the highest number seen
+	received   uint64   // distinct numbers
+	duplicates uint64
+	late       uint64
+}
+
+// Add records the arrival of n.
+func (c *Checker) Add(n uint64) Result {
+	w, b := n/64, uint64(1)<<(n%64)
+	for uint64(len(c.seen)) <= w {
+		c.seen = append(c.seen, 0)
+	}
+	if c.seen[w]&b != 0 {
+		c.duplicates++
+		return Duplicate
+	}
+	c.seen[w] |= b
+	c.received++
+	if n+1 < c.next {
+		c.late++
+		return Late
+	}
+	c.next = n + 1
+	return New
+}
+
+// Has reports whether n has arrived.
+func (c *Checker) Has(n uint64) bool {
+	w := n / 64
+	return w < uint64(len(c.seen)) && c.seen[w]&(1<<(n%64)) != 0
+}
+
+// Received returns how many distinct numbers have arrived.
+func (c *Checker) Received() uint64 { return c.received }
+
+// Duplicates returns how many arrivals repeated a number.
+func (c *Checker) Duplicates() uint64 { return c.duplicates }
+
+// Late returns how many numbers arrived after a higher one: out of order.
+func (c *Checker) Late() uint64 { return c.late }
+
+// Highest returns one past the highest number that has arrived: 0 when
+// none has.
+func (c *Checker) Highest() uint64 { return c.next }
+
+// Gaps returns how many numbers below the highest one have not arrived
+// (yet): missed messages, as far as the receiver can tell without knowing
+// how many were sent.
+func (c *Checker) Gaps() uint64 { return c.next - c.received }
+
+// Missing returns how many of the numbers 0..sent-1 have not arrived: the
+// messages lost, once the sender has said it sent that many and every one
+// of them has been acknowledged.
+func (c *Checker) Missing(sent uint64) uint64 {
+	var got uint64
+	for n := range min(sent, c.next) {
+		if c.Has(n) {
+			got++
+		}
+	}
+	return sent - got
+}
+
+// Unexpected returns how many distinct numbers at or above sent have
+// arrived: messages the sender did not say it sent.
+func (c *Checker) Unexpected(sent uint64) uint64 {
+	return c.received - (sent - c.Missing(sent))
+}

@@ -1,0 +1,49 @@
+package seqcheck
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestChecker(t *testing.T) {
+	var c Checker
+	steps := []struct {
+		n    uint64
+		want Result
+	}{
+		{0, New}, {1, New}, {3, New}, {2, Late}, {3, Duplicate}, {200, New}, {0, Duplicate},
+	}
+	for _, s := range steps {
+		if got := c.Add(s.n); got != s.want {
+			t.Fatalf("Add(%d) = %v, want %v", s.n, got, s.want)
+		}
+	}
+	if c.Received() != 5 || c.Duplicates() != 2 || c.Late() != 1 {
+		t.Errorf("received %d duplicates %d late %d, want 5 2 1", c.Received(), c.Duplicates(), c.Late())
+	}
+	if c.Highest() != 201 || c.Gaps() != 196 {
+		t.Errorf("highest %d gaps %d, want 201 196", c.Highest(), c.Gaps())
+	}
+	if got := c.Missing(4); got != 0 {
+		t.Errorf("Missing(4) = %d, want 0", got)
+	}
+	if got := c.Missing(6); got != 2 {
+		t.Errorf("Missing(6) = %d, want 2", got)
+	}
+	if got := c.Missing(300); got != 295 {
+		t.Errorf("Missing(300) = %d, want 295", got)
+	}
+	if got := c.Unexpected(4); got != 1 {
+		t.Errorf("Unexpected(4) = %d, want 1", got)
+	}
+}
+
+func TestZero(t *testing.T) {
+	var c Checker
+	if c.Missing(0) != 0 || c.Missing(3) != 3 || c.Gaps() != 0 || c.Has(0) {
+		t.Error("zero Checker is not empty")
+	}
+}

@@ -79,8 +79,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // Close closes the link and its socket and stops reconnecting; it waits
 // for the client's goroutines. Lines already received can still be read.
 func (c *Client) Close() error {
+	c.Link.Close() // first, so that the last Down event says "link closed"
 	c.cancel()
-	c.Link.Close()
 	c.wg.Wait()
 	return nil
 }
@@ -155,7 +155,7 @@ func (c *Client) run(conn net.Conn) {
 			if c.ctx.Err() != nil {
 				return
 			}
-			c.log.Warn("reconnect failed", "node", c.cfg.ID, "server", c.cfg.Server, "err", err)
+			c.log.Info("reconnect failed; trying again", "node", c.cfg.ID, "server", c.cfg.Server, "err", err)
 		}
 	}
 }

@@ -41,3 +41,8 @@ type writeTimeoutError struct{}
 func (writeTimeoutError) Error() string   { return "write did not complete within the timeout" }
 func (writeTimeoutError) Timeout() bool   { return true }
 func (writeTimeoutError) Temporary() bool { return true }
+
+type closedError struct{}
+
+func (closedError) Error() string { return "link closed" }
+func (closedError) Unwrap() error { return net.ErrClosed }

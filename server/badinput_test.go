@@ -175,3 +175,20 @@ func TestBytesAfterID(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// Close does not wait for silent connections to time out.
+func TestCloseDuringHandshakes(t *testing.T) {
+	srv, addr := serve(t, server.Config{Timeout: time.Hour})
+	for range 10 {
+		rawConn(t, "127.0.0.1", addr)
+	}
+	deadline := time.AfterFunc(30*time.Second, func() { panic("Close waited for the handshake timeout") })
+	defer deadline.Stop()
+	// Connections are accepted in order: once a later one has
+	// handshaken, the ten silent ones are in their handshakes.
+	rawConn(t, "127.0.0.1", addr).Write([]byte("last\n"))
+	if _, err := srv.Node(t.Context(), "last"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}

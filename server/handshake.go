@@ -44,6 +44,7 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 		if s.perIP[ip]--; s.perIP[ip] <= 0 {
 			delete(s.perIP, ip)
 		}
+		delete(s.shaking, conn)
 		s.mu.Unlock()
 		<-s.slots
 	}()

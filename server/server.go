@@ -56,7 +56,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	nodes     map[string]*link.Link
 	newNode   notify.Broadcast
-	perIP     map[string]int // handshakes under way by source address
+	perIP     map[string]int        // handshakes under way by source address
+	shaking   map[net.Conn]struct{} // connections in their handshake
 	stats     Stats
 }
 
@@ -87,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		nodes:     make(map[string]*link.Link),
 		perIP:     make(map[string]int),
+		shaking:   make(map[net.Conn]struct{}),
 	}
 	for _, id := range cfg.Expected {
 		s.expect[id] = true
@@ -171,6 +173,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			continue
 		}
 		s.perIP[ip]++
+		s.shaking[conn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.handle(conn, ip)
@@ -206,9 +209,11 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.cancel()
 	for ln := range s.listeners {
 		ln.Close()
+	}
+	for c := range s.shaking {
+		c.Close()
 	}
 	links := make([]*link.Link, 0, len(s.nodes))
 	for _, l := range s.nodes {
@@ -217,8 +222,9 @@ func (s *Server) Close() error {
 	s.newNode.Notify()
 	s.mu.Unlock()
 	for _, l := range links {
-		l.Close()
+		l.Close() // before the cancel, so that Down events say "link closed"
 	}
+	s.cancel()
 	s.wg.Wait()
 	return nil
 }

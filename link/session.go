@@ -439,6 +439,7 @@ func (s *session) flush() {
 		}
 	}
 	s.flushing = false
+	l.changed.Notify() // Drain waits for the flush
 	if len(s.out) == 0 && cap(s.out) > 4096 {
 		s.out, s.spare = nil, nil
 	}

@@ -151,10 +151,13 @@ func (l *Link) acked(id uint8, now time.Time) {
 	l.changed.Notify()
 }
 
-// Drain blocks until every message written so far has been sent and every
-// qos message acknowledged, ctx is done, or the link is closed.
+// Drain blocks until every message written so far has been written to the
+// socket and every qos message acknowledged, ctx is done, or the link is closed.
 func (l *Link) Drain(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.await(ctx, &l.changed, func() bool { return len(l.pending) == 0 && len(l.sendq) == 0 }, "drain")
+	return l.await(ctx, &l.changed, func() bool {
+		flushed := l.sess == nil || l.sess.dead || (len(l.sess.out) == 0 && !l.sess.flushing)
+		return len(l.pending) == 0 && len(l.sendq) == 0 && flushed
+	}, "drain")
 }

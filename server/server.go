@@ -53,6 +53,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closed    bool
+	stopping  bool // Shutdown: listeners closed, links draining
 	listeners map[net.Listener]struct{}
 	nodes     map[string]*link.Link
 	newNode   notify.Broadcast
@@ -143,7 +144,10 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 		conn, err := ln.Accept()
 		if err != nil {
 			<-s.slots
-			if s.ctx.Err() != nil {
+			s.mu.Lock()
+			stopping := s.stopping || s.closed
+			s.mu.Unlock()
+			if stopping {
 				return ErrServerClosed
 			}
 			// Out of file descriptors and the like: back off, as
@@ -234,6 +238,7 @@ func (s *Server) Close() error {
 // everything (see Close). It returns ctx's error if ctx ended first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.stopping = true
 	for ln := range s.listeners {
 		ln.Close()
 	}

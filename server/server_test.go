@@ -9,6 +9,7 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -116,5 +117,48 @@ func TestServerClientExchange(t *testing.T) {
 	}
 	if _, err := srv.Lookup("nobody"); err == nil {
 		t.Fatal("Lookup of an unknown ID succeeded")
+	}
+}
+
+// Shutdown waits for queued messages to be acknowledged, then closes.
+func TestShutdownDrains(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	T := 300 * time.Millisecond
+	srv, addr := serve(t, server.Config{Timeout: T})
+	c := dial(t, ctx, client.Config{ID: "d", Server: addr, Timeout: T})
+	node, err := srv.Node(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	assigned := make(chan struct{}, n)
+	onID := link.Assign(func(uint8) error { assigned <- struct{}{}; return nil })
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := node.Write(ctx, fmt.Sprint("bye ", i), link.Wait(false), onID); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for range n {
+		<-assigned
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	for i := range n {
+		if _, err := c.ReadLine(ctx); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if st := node.Stats(); st.Pending != 0 || st.Acked != n || st.Up {
+		t.Fatalf("stats after shutdown %+v", st)
 	}
 }

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tether-iot/tether/gateway"
+	"github.com/tether-iot/tether/link"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "a server: stdin/stdout, MQTT gateway, status page",
+		run:     runServe,
+	})
+}
+
+const serveUsage = `Usage: tether serve [flags]
+
+Serves nodes on TCP. Every message from a node is printed on stdout as
+ID<TAB>payload; every stdin line ID<TAB>payload is written to that node
+with qos (queued durably while the node is down, delivered exactly once).
+Node events (up/down, reason, reconnects) are logged on stderr. It runs
+until SIGINT/SIGTERM (the end of stdin does not stop it).
+
+By default it is also an MQTT gateway with an embedded broker on
+127.0.0.1:1883 (see docs/GATEWAY.md): node <id>'s messages are published
+on tether/<id>/up, messages published on tether/<id>/down are written to
+it, tether/<id>/state says up or down.
+
+Flags (they override the config file):
+`
+
+type serveFlags struct {
+	fs *flag.FlagSet
+
+	config     string
+	addr       string
+	timeout    time.Duration
+	expect     string
+	strict     bool
+	maxLine    int
+	data       string
+	name       string
+	broker     string
+	mqttListen string
+	discovery  bool
+	webAddr    string
+	noWeb      bool
+	grace      time.Duration
+}
+
+func newServeFlags(out io.Writer) *serveFlags {
+	f := &serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError)}
+	fs := f.fs
+	fs.SetOutput(out)
+	fs.StringVar(&f.config, "config", "", "YAML config `file` (see docs/GATEWAY.md); flags override it")
+	fs.StringVar(&f.addr, "addr", ":8123", "TCP `address` nodes connect to")
+	fs.DurationVar(&f.timeout, "timeout", link.DefaultTimeout, "T, the link timeout; must match the nodes' (Go duration: 2s, 500ms)")
+	fs.StringVar(&f.expect, "expect", "", "expected node `IDs`, comma-separated; others are logged (or refused with --strict)")
+	fs.BoolVar(&f.strict, "strict", false, "refuse nodes that are not in --expect")
+	fs.IntVar(&f.maxLine, "max-line", link.DefaultMaxLine, "longest line to or from a node, in `bytes` (id included)")
+	fs.StringVar(&f.data, "data", "", "`dir`ectory of the durable store (queues, windows); default "+gateway.DefaultDataDir())
+	fs.StringVar(&f.name, "name", "", "this gateway's `name` on the broker (MQTT client tether-<name>); default the host name")
+	fs.StringVar(&f.broker, "broker", "", "external MQTT broker `URL` (mqtt://host:1883, mqtts://...); \"none\" for no MQTT; default the embedded broker")
+	fs.StringVar(&f.mqttListen, "mqtt-listen", gateway.DefaultMQTTListen, "embedded broker's TCP `address`; \"none\" for no listener")
+	fs.BoolVar(&f.discovery, "discovery", false, "publish Home Assistant MQTT discovery for each node")
+	fs.StringVar(&f.webAddr, "web", gateway.DefaultWebAddr, "status page and metrics HTTP `address`")
+	fs.BoolVar(&f.noWeb, "no-web", false, "no status page")
+	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT, how long to wait for queued messages to be acknowledged")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+// parseServe parses the flags and the config file into a gateway config.
+func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			f := newServeFlags(e.stdout)
+			f.fs.Usage()
+			return gateway.Config{}, 0, flag.ErrHelp
+		}
+	}
+	f := newServeFlags(e.stderr)
+	if err := f.fs.Parse(args); err != nil {
+		return gateway.Config{}, 0, errUsage
+	}
+	if f.fs.NArg() > 0 {
+		return gateway.Config{}, 0, fmt.Errorf("serve takes no arguments (got %q): did you mean a flag? See tether help serve", f.fs.Arg(0))
+	}
+	var cfg gateway.Config
+	if f.config != "" {
+		c, err := gateway.LoadConfig(f.config)
+		if err != nil {
+			return cfg, 0, err
+		}
+		cfg = c
+	}
+	var bad error
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "addr":
+			cfg.Listen = f.addr
+		case "timeout":
+			if f.timeout <= 0 {
+				bad = fmt.Errorf("--timeout %v: T must be positive, e.g. --timeout 2s", f.timeout)
+			}
+			cfg.Timeout = gateway.Duration(f.timeout)
+		case "expect":
+			cfg.Nodes.Expect = nil
+			for id := range strings.SplitSeq(f.expect, ",") {
+				if id = strings.TrimSpace(id); id != "" {
+					cfg.Nodes.Expect = append(cfg.Nodes.Expect, id)
+				}
+			}
+		case "strict":
+			cfg.Nodes.Strict = f.strict
+		case "max-line":
+			if f.maxLine < 8 {
+				bad = fmt.Errorf("--max-line %d: give the longest line in bytes, at least 8 (default %d)", f.maxLine, link.DefaultMaxLine)
+			}
+			cfg.MaxLine = f.maxLine
+		case "data":
+			cfg.Data = f.data
+		case "name":
+			cfg.Name = f.name
+		case "broker":
+			cfg.MQTT.Broker = f.broker
+		case "mqtt-listen":
+			cfg.MQTT.Listen = f.mqttListen
+		case "discovery":
+			cfg.Discovery.Enabled = f.discovery
+		case "web":
+			cfg.Web.Addr = f.webAddr
+		case "no-web":
+			on := !f.noWeb
+			cfg.Web.Enabled = &on
+		}
+	})
+	if bad != nil {
+		return cfg, 0, bad
+	}
+	if cfg.Nodes.Strict && len(cfg.Nodes.Expect) == 0 {
+		return cfg, 0, errors.New("--strict needs the expected nodes: add --expect id1,id2")
+	}
+	return cfg, f.grace, nil
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	cfg, grace, err := parseServe(e, args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	out := &lineWriter{w: e.stdout}
+	cfg.Logger = log
+	cfg.OnMessage = out.print
+
+	g, err := gateway.New(cfg)
+	if err != nil {
+		return serveError(cfg, err)
+	}
+	if err := g.Start(ctx); err != nil {
+		g.Close()
+		return serveError(cfg, err)
+	}
+
+	// stdin: one reader; each line goes to its node's durable queue.
+	inDone := make(chan struct{})
+	inCtx, stopIn := context.WithCancel(ctx)
+	go func() {
+		defer close(inDone)
+		readStdin(inCtx, e.stdin, g, log)
+	}()
+
+	<-ctx.Done()
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	err = g.Shutdown(sctx)
+	cancel()
+	stopIn()
+	// Closing stdin ends a blocked read (a pipe, a terminal); the
+	// process exits next anyway.
+	if c, ok := e.stdin.(io.Closer); ok {
+		c.Close()
+	}
+	<-inDone
+	if err != nil {
+		log.Warn("shutdown: some queued messages were not acknowledged in time; they stay queued in the store", "err", err)
+	}
+	return nil
+}
+
+// readStdin sends every line ID<TAB>payload to its node.
+func readStdin(ctx context.Context, r io.Reader, g *gateway.Gateway, log *slog.Logger) {
+	if r == nil {
+		return
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if line == "" {
+			continue
+		}
+		id, payload, ok := strings.Cut(line, "\t")
+		if !ok || id == "" || payload == "" {
+			log.Warn("stdin: line ignored: write ID<TAB>payload", "line", n)
+			continue
+		}
+		if err := g.Send(ctx, id, payload); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("stdin: line not queued", "line", n, "node", id, "err", err)
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		log.Warn("stdin: read failed; no more input is taken", "err", err)
+	}
+}
+
+// lineWriter prints ID<TAB>payload lines, one at a time.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (o *lineWriter) print(id, payload string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "%s\t%s\n", id, payload)
+}
+
+// serveError explains start-up errors and says what to do.
+func serveError(cfg gateway.Config, err error) error {
+	var le *gateway.ListenError
+	if errors.As(err, &le) && errors.Is(le.Err, syscall.EADDRINUSE) {
+		_, port, _ := net.SplitHostPort(le.Addr)
+		switch le.What {
+		case "nodes":
+			return fmt.Errorf("port %s (%s) is already in use, by another tether serve perhaps: choose another with --addr, e.g. --addr :8124", port, le.Addr)
+		case "mqtt":
+			return fmt.Errorf("MQTT port %s (%s) is already in use, by a broker perhaps: use it with --broker mqtt://%s, or move the embedded one with --mqtt-listen 127.0.0.1:1884", port, le.Addr, le.Addr)
+		case "web":
+			return fmt.Errorf("web port %s (%s) is already in use: choose another with --web :8081, or --no-web", port, le.Addr)
+		}
+	}
+	if errors.Is(err, gateway.ErrStoreLocked) {
+		return fmt.Errorf("%w: each running gateway needs its own --data directory", err)
+	}
+	return err
+}

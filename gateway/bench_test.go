@@ -1,0 +1,57 @@
+package gateway_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkUplink: qos messages from one node, each published on the
+// embedded broker and its window stored before the node's ACK.
+func BenchmarkUplink(b *testing.B) {
+	ctx := context.Background()
+	cfg := gwConfigB(b, "")
+	g := startGatewayB(b, cfg)
+	app := dialMQTTB(b, ctx, mqttURL(g), "tether/n/up")
+	n := dialNodeB(b, ctx, g.Addr().String(), "n")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := n.Write(ctx, "m"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		<-app.msgs
+	}
+}
+
+// BenchmarkDownlink: qos messages to one node through the durable
+// queue (stored, assigned, written, acknowledged, removed).
+func BenchmarkDownlink(b *testing.B) {
+	ctx := context.Background()
+	cfg := gwConfigB(b, "")
+	g := startGatewayB(b, cfg)
+	n := dialNodeB(b, ctx, g.Addr().String(), "n")
+	if err := n.WaitUp(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if _, err := n.ReadLine(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < b.N; i++ {
+		if err := g.Send(ctx, "n", "m"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,70 @@
+// Package bus connects the gateway to MQTT: an embedded mochi-mqtt broker
+// (NewEmbedded) or an external broker through the Eclipse Paho client
+// (Dial). Both give the same two guarantees that the gateway's delivery
+// rests on:
+//
+//   - Publish returns nil only once the broker has accepted the message
+//     (QoS 1: PUBACK from an external broker; the embedded broker has
+//     handed it to its subscribers' sessions);
+//   - the Handler sees each message published on a subscribed topic
+//     before the broker is told it was received: an external broker gets
+//     the PUBACK only after the Handler returned nil, and the embedded
+//     broker runs the Handler before it acknowledges the publisher.
+package bus
+
+import (
+	"context"
+	"strings"
+)
+
+// Message is a message published on a subscribed topic.
+type Message struct {
+	Topic   string
+	Payload []byte
+	// Origin names the publisher's session as far as the gateway can
+	// tell ("" when it cannot), PacketID its MQTT packet id and Dup the
+	// MQTT DUP flag: together they spot a redelivery (see store.Origin).
+	Origin   string
+	PacketID uint16
+	Dup      bool
+}
+
+// Handler takes a message on a subscribed topic. Returning nil
+// acknowledges it to the broker; an error leaves it unacknowledged, so
+// that the broker delivers it again (on the next connection). Handlers
+// are called one at a time per broker connection, in order: they must
+// return quickly (store the message, do not wait for a node).
+type Handler func(Message) error
+
+// Bus is a connection to a broker.
+type Bus interface {
+	// Publish publishes with QoS 1 and returns once the broker has
+	// accepted the message, or ctx ends.
+	Publish(ctx context.Context, topic string, payload []byte, retain bool) error
+	// Subscribe adds topic filters (QoS 1); their messages go to the
+	// Handler. It returns once the broker has confirmed them.
+	Subscribe(ctx context.Context, filters ...string) error
+	// Close disconnects and waits for the bus's goroutines.
+	Close() error
+}
+
+// Match reports whether topic matches the MQTT filter (with + and #).
+func Match(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && !strings.HasPrefix(filter, "$") {
+		return false
+	}
+	f := strings.Split(filter, "/")
+	t := strings.Split(topic, "/")
+	for i, p := range f {
+		if p == "#" {
+			return true
+		}
+		if i >= len(t) {
+			return false
+		}
+		if p != "+" && p != t[i] {
+			return false
+		}
+	}
+	return len(f) == len(t)
+}

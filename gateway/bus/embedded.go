@@ -1,0 +1,250 @@
+package bus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// EmbeddedConfig configures the embedded broker.
+type EmbeddedConfig struct {
+	// Listener, if set, is where MQTT clients connect (the embedded
+	// broker then closes it); nil means only the gateway uses the broker.
+	Listener net.Listener
+	// Handler takes the messages on subscribed topics.
+	Handler Handler
+	// Logger receives the broker's log lines (at Warn and above: mochi
+	// is chatty); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Embedded is an in-process mochi-mqtt broker that the gateway uses
+// without a network connection (mochi's inline client). It keeps
+// everything in memory: its retained messages and the sessions of its
+// clients do not survive a restart (the gateway's own queues do, in the
+// store).
+type Embedded struct {
+	srv     *mqtt.Server
+	handler Handler
+	ln      *listener
+
+	mu      sync.Mutex
+	filters []string
+	closed  bool
+}
+
+// NewEmbedded starts an embedded broker.
+func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	opts := &mqtt.Options{
+		InlineClient:           true,
+		Logger:                 slog.New(minLevel{log.Handler(), slog.LevelWarn}),
+		SysTopicResendInterval: 3600,
+	}
+	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler}
+	if err := e.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if err := e.srv.AddHook(&storeHook{e: e}, nil); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if cfg.Listener != nil {
+		e.ln = &listener{ln: cfg.Listener, conns: make(map[net.Conn]struct{})}
+		if err := e.srv.AddListener(e.ln); err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+	}
+	if err := e.srv.Serve(); err != nil {
+		e.srv.Close()
+		return nil, fmt.Errorf("bus: start the embedded broker: %w", err)
+	}
+	return e, nil
+}
+
+// Addr returns the address of the broker's listener, or nil.
+func (e *Embedded) Addr() net.Addr {
+	if e.ln == nil {
+		return nil
+	}
+	return e.ln.ln.Addr()
+}
+
+// Publish hands the message to the broker, which gives it to its
+// subscribers (and stores what matches the gateway's own subscriptions
+// through the Handler) before it returns.
+func (e *Embedded) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return net.ErrClosed
+	}
+	if err := e.srv.Publish(topic, payload, retain, 1); err != nil {
+		return fmt.Errorf("bus: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Subscribe adds filters whose messages go to the Handler.
+func (e *Embedded) Subscribe(_ context.Context, filters ...string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range filters {
+		if !slices.Contains(e.filters, f) {
+			e.filters = append(e.filters, f)
+		}
+	}
+	return nil
+}
+
+// Close stops the broker, closing its clients' connections, and waits
+// for the connections' goroutines.
+func (e *Embedded) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	return e.srv.Close()
+}
+
+func (e *Embedded) matches(topic string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range e.filters {
+		if Match(f, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeHook gives the gateway the messages on its topics before mochi
+// acknowledges them to their publisher.
+type storeHook struct {
+	mqtt.HookBase
+	e *Embedded
+}
+
+func (h *storeHook) ID() string { return "tether-gateway" }
+
+func (h *storeHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if h.e.handler == nil || !h.e.matches(pk.TopicName) {
+		return pk, nil
+	}
+	m := Message{Topic: pk.TopicName, Payload: bytes.Clone(pk.Payload)}
+	if !cl.Net.Inline && pk.FixedHeader.Qos > 0 {
+		m.Origin, m.PacketID, m.Dup = "embedded/"+cl.ID, pk.PacketID, pk.FixedHeader.Dup
+	}
+	if err := h.e.handler(m); err != nil {
+		// Not acknowledged: the publisher sends it again when it
+		// reconnects.
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// listener serves mochi on a net.Listener that the gateway opened, and
+// waits for its connections on Close.
+type listener struct {
+	ln net.Listener
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func (l *listener) Init(*slog.Logger) error { return nil }
+func (l *listener) ID() string              { return "tcp" }
+func (l *listener) Address() string         { return l.ln.Addr().String() }
+func (l *listener) Protocol() string        { return "tcp" }
+
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.wg.Add(1)
+	l.mu.Unlock()
+	defer l.wg.Done()
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				slog.Default().Debug("embedded broker: accept", "err", err)
+			}
+			return
+		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return
+		}
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.wg.Done()
+			_ = establish(l.ID(), c)
+			c.Close()
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	l.closed = true
+	l.ln.Close()
+	l.mu.Unlock()
+	closeClients(l.ID())
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// minLevel drops records below its level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h minLevel) WithGroup(n string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(n), h.min}
+}

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tether-iot/tether/link"
+	"github.com/tether-iot/tether/server"
+)
+
+// Defaults of a zero Config.
+const (
+	DefaultMQTTListen      = "127.0.0.1:1883"
+	DefaultPrefix          = "tether"
+	DefaultDiscoveryPrefix = "homeassistant"
+	DefaultWebAddr         = ":8080"
+	// BrokerNone as Config.MQTT.Broker turns MQTT off: no broker, no
+	// bridge; the gateway keeps its durable queues and its stdin/stdout.
+	BrokerNone = "none"
+)
+
+// Config configures a Gateway. It is also the format of the YAML config
+// file (see LoadConfig and docs/GATEWAY.md); every zero field means the
+// default written beside it. New copies it.
+type Config struct {
+	// Name names this gateway among those sharing a broker: its MQTT
+	// client ID is "tether-<name>" and its state topic
+	// "<prefix>/$gateway/<name>/state". Empty means the host name.
+	Name string `yaml:"name"`
+
+	// Listen is the TCP address nodes connect to; empty means :8123.
+	Listen string `yaml:"listen"`
+	// Timeout is T, which must match the nodes'. Zero means 2 s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxLine is the longest line to or from a node in bytes, id
+	// included. Zero means 4096.
+	MaxLine int `yaml:"max_line"`
+	// Nodes: which node IDs are expected and whether others are refused.
+	Nodes NodesConfig `yaml:"nodes"`
+
+	// Data is the directory of the durable store (gateway.db). Empty
+	// means $XDG_STATE_HOME/tether, else ~/.local/state/tether.
+	Data string `yaml:"data"`
+
+	MQTT      MQTTConfig      `yaml:"mqtt"`
+	Routes    []Route         `yaml:"routes"`
+	Discovery DiscoveryConfig `yaml:"discovery"`
+	Web       WebConfig       `yaml:"web"`
+
+	// Logger receives the gateway's, the server's and the links' log
+	// lines; nil means slog.Default(). Not in the file.
+	Logger *slog.Logger `yaml:"-"`
+	// OnMessage, if set, is called with every new message from a node,
+	// in order per node, once it is published and stored (tether serve
+	// prints it). It runs on the node's read loop: keep it short. Not in
+	// the file.
+	OnMessage func(node, payload string) `yaml:"-"`
+	// OnEvent, if set, receives every node's link events (see
+	// server.Config.OnEvent). Not in the file.
+	OnEvent func(link.Event) `yaml:"-"`
+}
+
+// NodesConfig lists the expected nodes.
+type NodesConfig struct {
+	// Expect lists the node IDs of this gateway. With several gateways on
+	// one broker it is required: a gateway owns (subscribes to the
+	// downlink topics of) its expected nodes only. Empty means this
+	// gateway owns every node ID.
+	Expect []string `yaml:"expect"`
+	// Strict refuses nodes that are not in Expect.
+	Strict bool `yaml:"strict"`
+}
+
+// MQTTConfig selects the broker.
+type MQTTConfig struct {
+	// Broker is the URL of an external broker: mqtt://host:1883 or
+	// tcp://..., mqtts://host:8883 or ssl://... (TLS), ws:// or wss://.
+	// Empty means the embedded broker; "none" means no MQTT at all.
+	Broker string `yaml:"broker"`
+	// Listen is the embedded broker's TCP address. Empty means
+	// 127.0.0.1:1883 (this machine only: it has no authentication);
+	// "none" means no listener (only the gateway itself uses it).
+	Listen string `yaml:"listen"`
+	// Prefix is the first level of every topic; empty means "tether".
+	Prefix string `yaml:"prefix"`
+	// ClientID is the MQTT client ID of the gateway on an external
+	// broker; empty means "tether-<name>". It must be stable across
+	// restarts: the broker keeps the gateway's session (clean session
+	// off) and queues the messages for its nodes while it is away.
+	ClientID string    `yaml:"client_id"`
+	Username string    `yaml:"username"`
+	Password string    `yaml:"password"`
+	TLS      TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig configures TLS to an external broker (mqtts://, ssl://,
+// wss://).
+type TLSConfig struct {
+	CA                 string `yaml:"ca"`   // PEM file of the CA; empty means the system roots
+	Cert               string `yaml:"cert"` // PEM client certificate, with Key
+	Key                string `yaml:"key"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Route forwards every message of node From to node To, through the
+// broker, so that it works across gateways.
+type Route struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// QoS: true (the default) queues the message durably for To and
+	// writes it with qos; false writes it once if To is up (qos off).
+	QoS *bool `yaml:"qos"`
+}
+
+// Reliable reports whether the route writes with qos.
+func (r Route) Reliable() bool { return r.QoS == nil || *r.QoS }
+
+// DiscoveryConfig turns Home Assistant MQTT discovery on.
+type DiscoveryConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Prefix is Home Assistant's discovery prefix; empty means
+	// "homeassistant".
+	Prefix string `yaml:"prefix"`
+}
+
+// WebConfig configures the status page and metrics.
+type WebConfig struct {
+	// Addr is the HTTP address; empty means :8080.
+	Addr string `yaml:"addr"`
+	// Enabled turns the web server on; nil means on.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// On reports whether the web server is enabled.
+func (w WebConfig) On() bool { return w.Enabled == nil || *w.Enabled }
+
+// Duration is a time.Duration written as Go writes it in the file: 2s,
+// 500ms.
+type Duration time.Duration
+
+// withDefaults returns a copy of c with its defaults filled in, or the
+// first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "gateway"
+		}
+		c.Name = h
+	}
+	if c.Listen == "" {
+		c.Listen = server.DefaultAddr
+	}
+	if c.MQTT.Listen == "" {
+		c.MQTT.Listen = DefaultMQTTListen
+	}
+	if c.MQTT.Prefix == "" {
+		c.MQTT.Prefix = DefaultPrefix
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "tether-" + c.Name
+	}
+	if c.Discovery.Prefix == "" {
+		c.Discovery.Prefix = DefaultDiscoveryPrefix
+	}
+	if c.Web.Addr == "" {
+		c.Web.Addr = DefaultWebAddr
+	}
+	if c.Data == "" {
+		c.Data = DefaultDataDir()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Nodes.Expect = append([]string(nil), c.Nodes.Expect...)
+	c.Routes = append([]Route(nil), c.Routes...)
+	return c, c.validate()
+}
+
+// DefaultDataDir is where the store lives when Config.Data is empty.
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "tether")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "tether")
+	}
+	return "tether-data"
+}
+
+// fieldError is an invalid field, named by its path in the file.
+type fieldError struct {
+	path string
+	msg  string
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+
+func bad(path, format string, args ...any) error {
+	return &fieldError{path: path, msg: fmt.Sprintf(format, args...)}
+}
+
+func (c Config) validate() error {
+	if c.Timeout < 0 {
+		return bad("timeout", "must be positive, e.g. 2s")
+	}
+	if c.MaxLine < 0 {
+		return bad("max_line", "must be positive (bytes)")
+	}
+	if strings.ContainsAny(c.Name, "/+#") {
+		return bad("name", "%q: a gateway name may not contain '/', '+' or '#'", c.Name)
+	}
+	if c.Nodes.Strict && len(c.Nodes.Expect) == 0 {
+		return bad("nodes.strict", "strict needs the list of expected nodes (nodes.expect)")
+	}
+	for i, id := range c.Nodes.Expect {
+		if err := checkID(id); err != nil {
+			return bad(fmt.Sprintf("nodes.expect[%d]", i), "%v", err)
+		}
+	}
+	if b := c.MQTT.Broker; b != "" && b != BrokerNone {
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" {
+			return bad("mqtt.broker", "%q is not a broker URL: write mqtt://host:1883, mqtts://host:8883, or leave it empty for the embedded broker", b)
+		}
+		switch u.Scheme {
+		case "mqtt", "tcp", "mqtts", "ssl", "tls", "ws", "wss":
+		default:
+			return bad("mqtt.broker", "scheme %q not supported: use mqtt://, mqtts://, ws:// or wss://", u.Scheme)
+		}
+	}
+	if strings.ContainsAny(c.MQTT.Prefix, "+#$") || strings.HasPrefix(c.MQTT.Prefix, "/") || strings.HasSuffix(c.MQTT.Prefix, "/") {
+		return bad("mqtt.prefix", "%q: a topic prefix may not contain '+', '#' or '$', nor start or end with '/'", c.MQTT.Prefix)
+	}
+	if (c.MQTT.TLS.Cert == "") != (c.MQTT.TLS.Key == "") {
+		return bad("mqtt.tls", "cert and key go together")
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if err := checkID(r.From); err != nil {
+			return bad(p+".from", "%v", err)
+		}
+		if err := checkID(r.To); err != nil {
+			return bad(p+".to", "%v", err)
+		}
+		if r.From == r.To {
+			return bad(p, "a route from node %q to itself would loop", r.From)
+		}
+	}
+	if c.MQTT.Broker == BrokerNone && len(c.Routes) > 0 {
+		return bad("routes", "routes go through MQTT: they need a broker (mqtt.broker is \"none\")")
+	}
+	if c.MQTT.Broker == BrokerNone && c.Discovery.Enabled {
+		return bad("discovery.enabled", "discovery needs MQTT (mqtt.broker is \"none\")")
+	}
+	return nil
+}
+
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty node ID")
+	case strings.ContainsAny(id, "\n\r\x00"):
+		return fmt.Errorf("node ID %q has a control character", id)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package gateway_test
+
+import (
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tether-iot/tether/gateway"
+)
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"unknown key", "listen: :8123\nmqtt:\n  brokr: x\n", 3, "brokr"},
+		{"bad duration", "listen: :8123\n\ntimeout: fast\n", 3, "not a duration"},
+		{"bad type", "nodes:\n  expect: [a, b]\n  strict: maybe\n", 3, "bool"},
+		{"bad broker", "mqtt:\n  prefix: t\n  broker: localhost:1883\n", 3, "mqtt.broker"},
+		{"route to itself", "routes:\n  - {from: tx, to: rx}\n  - from: a\n    to: a\n", 3, "loop"},
+		{"route without to", "routes:\n  - from: tx\n", 2, "routes[0].to"},
+		{"strict without expect", "nodes:\n  strict: true\n", 2, "expect"},
+		{"bad prefix", "mqtt:\n  prefix: a/#\n", 2, "mqtt.prefix"},
+		{"syntax", "listen: :8123\nmqtt: [\n", 2, ""},
+	} {
+		_, err := gateway.ParseConfig("gw.yaml", []byte(tc.text))
+		var ce *gateway.ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: got %v, want a ConfigError", tc.name, err)
+			continue
+		}
+		if ce.Line != tc.line || !strings.Contains(ce.Error(), tc.want) {
+			t.Errorf("%s: got %q (line %d), want line %d and %q", tc.name, ce.Error(), ce.Line, tc.line, tc.want)
+		}
+		if !strings.HasPrefix(ce.Error(), "gw.yaml:") {
+			t.Errorf("%s: %q does not name the file", tc.name, ce.Error())
+		}
+	}
+}
+
+// TestDocExample: the full example of docs/GATEWAY.md is valid and
+// means what the doc says.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/GATEWAY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)<!-- full example -->\\s*```yaml\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/GATEWAY.md: no ```yaml block after <!-- full example -->")
+	}
+	c, err := gateway.ParseConfig("docs/GATEWAY.md", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8123" || time.Duration(c.Timeout) != 2*time.Second || len(c.Routes) == 0 || !c.Discovery.Enabled || c.Web.Addr != ":8080" {
+		t.Errorf("unexpected config from the doc: %+v", c)
+	}
+}
+
+func TestEscapeID(t *testing.T) {
+	for _, id := range []string{"7", "a/b", "x+y", "#", "$SYS", "100%", "é/ü", "%2F"} {
+		esc := gateway.EscapeID(id)
+		if strings.ContainsAny(esc, "/+#$") {
+			t.Errorf("EscapeID(%q) = %q: still has a separator or wildcard", id, esc)
+		}
+		back, err := gateway.UnescapeID(esc)
+		if err != nil || back != id {
+			t.Errorf("UnescapeID(EscapeID(%q)) = %q, %v", id, back, err)
+		}
+	}
+	if gateway.EscapeID("%2F") == gateway.EscapeID("/") {
+		t.Error("two IDs share a topic")
+	}
+}

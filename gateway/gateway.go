@@ -1,0 +1,520 @@
+// Package gateway makes a Tether server a gateway that needs no code: it
+// bridges every node to MQTT (an embedded mochi-mqtt broker or an
+// external one), keeps a durable per-node queue of the messages for the
+// nodes and each node's sequence state in a bbolt store, forwards
+// messages between nodes by routes, and announces nodes to Home
+// Assistant. tether serve runs one; docs/GATEWAY.md describes the topics,
+// the guarantees and the config file.
+//
+//	g, err := gateway.New(cfg)     // cfg from LoadConfig, or built in code
+//	err = g.Start(ctx)             // listen for nodes, connect the broker
+//	err = g.Send(ctx, "7", "on")   // queued durably, delivered exactly once
+//	err = g.Shutdown(ctx)
+//
+// Delivery. Node to MQTT: a message is acknowledged to the node only once
+// the broker has accepted it (QoS 1) on the node's up topic and on every
+// route's topic, and the node's receive window has been stored with it.
+// MQTT to node: a message is acknowledged to the broker only once it is
+// in the node's queue on disk; each node's queue is written by its own
+// goroutine with qos, so an offline node holds up no other. See
+// docs/GATEWAY.md for what each direction guarantees across crashes.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/tether-iot/tether/gateway/bus"
+	"github.com/tether-iot/tether/gateway/store"
+	"github.com/tether-iot/tether/gateway/web"
+	"github.com/tether-iot/tether/internal/wire"
+	"github.com/tether-iot/tether/link"
+	"github.com/tether-iot/tether/server"
+)
+
+// ErrStoreLocked: another gateway has the data directory open.
+var ErrStoreLocked = store.ErrLocked
+
+// ErrClosed is returned by Send after Shutdown or Close.
+var ErrClosed = errors.New("gateway: closed")
+
+// ListenError is a listener that could not be opened: What is "nodes",
+// "mqtt" or "web".
+type ListenError struct {
+	What string
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("gateway: listen for %s on %s: %v", e.What, e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Gateway is a Tether server bridged to MQTT. Its methods are safe for
+// concurrent use.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	topics Topics
+	st     *store.Store
+	srv    *server.Server
+	bus    bus.Bus // nil without MQTT
+	emb    *bus.Embedded
+	web    *web.Server // nil if disabled
+	webLn  net.Listener
+	expect map[string]bool
+	routes map[string][]Route // by From
+
+	ctx    context.Context // cancelled by Shutdown and Close
+	cancel context.CancelFunc
+	// busSet is closed once g.bus is set (or will never be): the broker
+	// may hand over messages, and so start node goroutines, before.
+	busSet    chan struct{}
+	busSetOne sync.Once
+	wg        sync.WaitGroup
+	ln        net.Listener
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	nodes   map[string]*nodeState
+}
+
+// New checks cfg and opens the store; Start starts serving.
+func New(cfg Config) (*Gateway, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: config: %w", err)
+	}
+	st, err := store.Open(cfg.Data, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		topics: Topics{Prefix: cfg.MQTT.Prefix},
+		st:     st,
+		expect: make(map[string]bool),
+		routes: make(map[string][]Route),
+		nodes:  make(map[string]*nodeState),
+	}
+	for _, id := range cfg.Nodes.Expect {
+		g.expect[id] = true
+	}
+	for _, r := range cfg.Routes {
+		g.routes[r.From] = append(g.routes[r.From], r)
+	}
+	scfg := server.Config{
+		Addr:      cfg.Listen,
+		Timeout:   time.Duration(cfg.Timeout),
+		Expected:  cfg.Nodes.Expect,
+		Strict:    cfg.Nodes.Strict,
+		MaxLine:   cfg.MaxLine,
+		Logger:    cfg.Logger,
+		OnEvent:   g.onEvent,
+		Configure: g.configure,
+	}
+	if cfg.Web.On() {
+		g.web, err = web.New(web.Config{
+			Addr:   cfg.Web.Addr,
+			Title:  "Tether gateway " + cfg.Name,
+			Logger: cfg.Logger,
+			Stored: st.Len,
+			Extra:  g.webExtra,
+		})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		g.web.Hook(&scfg)
+	}
+	g.srv, err = server.New(scfg)
+	if err != nil {
+		if g.web != nil {
+			g.web.Close()
+		}
+		st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if g.web != nil {
+		g.web.SetServer(g.srv)
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.busSet = make(chan struct{})
+	return g, nil
+}
+
+// Config returns the gateway's config, defaults filled in.
+func (g *Gateway) Config() Config { return g.cfg }
+
+// Server returns the gateway's Tether server: its nodes' links, stats.
+func (g *Gateway) Server() *server.Server { return g.srv }
+
+// Topics returns the MQTT topic layout.
+func (g *Gateway) Topics() Topics { return g.topics }
+
+// Addr returns the address nodes connect to, once started.
+func (g *Gateway) Addr() net.Addr {
+	if g.ln == nil {
+		return nil
+	}
+	return g.ln.Addr()
+}
+
+// MQTTAddr returns the embedded broker's address, or nil.
+func (g *Gateway) MQTTAddr() net.Addr {
+	if g.emb == nil {
+		return nil
+	}
+	return g.emb.Addr()
+}
+
+// WebAddr returns the status page's address, or nil if it is off.
+func (g *Gateway) WebAddr() net.Addr {
+	if g.webLn == nil {
+		return nil
+	}
+	return g.webLn.Addr()
+}
+
+// webExtra is what the status page shows of a node's MQTT side.
+func (g *Gateway) webExtra(id string) map[string]any {
+	if g.bus == nil {
+		return nil
+	}
+	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
+}
+
+// Queued returns how many messages wait in node id's durable queue.
+func (g *Gateway) Queued(id string) int { return g.st.Len(id) }
+
+// Owns reports whether this gateway serves node id: every node if no
+// node is expected, else the expected ones and any other that connected
+// to it.
+func (g *Gateway) Owns(id string) bool {
+	if len(g.expect) == 0 || g.expect[id] {
+		return true
+	}
+	_, err := g.srv.Lookup(id)
+	return err == nil
+}
+
+// Start listens for nodes, starts or connects the broker, and resumes
+// the queues kept in the store. ctx bounds the start only; the gateway
+// runs until Shutdown or Close. On error, call Close.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	if g.started || g.closed {
+		g.mu.Unlock()
+		return errors.New("gateway: Start called twice or after Close")
+	}
+	g.started = true
+	g.mu.Unlock()
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
+	if err != nil {
+		return &ListenError{What: "nodes", Addr: g.cfg.Listen, Err: unwrapOp(err)}
+	}
+	g.ln = ln
+	if g.web != nil {
+		wl, err := lc.Listen(ctx, "tcp", g.cfg.Web.Addr)
+		if err != nil {
+			ln.Close()
+			return &ListenError{What: "web", Addr: g.cfg.Web.Addr, Err: unwrapOp(err)}
+		}
+		g.webLn = wl
+	}
+	err = g.startBus(ctx)
+	g.busSetOne.Do(func() { close(g.busSet) })
+	if err != nil {
+		ln.Close()
+		if g.webLn != nil {
+			g.webLn.Close()
+		}
+		return err
+	}
+	if g.webLn != nil {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			err := g.web.Serve(context.Background(), g.webLn)
+			if err != nil && !errors.Is(err, web.ErrServerClosed) {
+				g.log.Error("status page failed", "err", err)
+			}
+		}()
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		// Not g.ctx: Shutdown drains the links before closing them.
+		err := g.srv.Serve(context.Background(), ln)
+		if err != nil && !errors.Is(err, server.ErrServerClosed) {
+			g.log.Error("serving nodes failed", "err", err)
+		}
+	}()
+	known, err := g.st.Nodes()
+	if err != nil {
+		return err
+	}
+	for _, id := range slices.Concat(g.cfg.Nodes.Expect, known) {
+		if g.st.Len(id) > 0 || g.expect[id] {
+			g.node(id)
+		}
+	}
+	g.log.Info("gateway started", "name", g.cfg.Name, "nodes", ln.Addr().String(), "store", g.st.Path(),
+		"mqtt", g.brokerName(), "expected", len(g.cfg.Nodes.Expect), "routes", len(g.cfg.Routes))
+	return nil
+}
+
+func (g *Gateway) brokerName() string {
+	switch {
+	case g.bus == nil:
+		return BrokerNone
+	case g.emb != nil && g.emb.Addr() != nil:
+		return "embedded " + g.emb.Addr().String()
+	case g.emb != nil:
+		return "embedded (no listener)"
+	}
+	return g.cfg.MQTT.Broker
+}
+
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		var se *os.SyscallError
+		if errors.As(op.Err, &se) {
+			return se.Err
+		}
+		return op.Err
+	}
+	return err
+}
+
+// startBus starts the embedded broker or connects the external one, and
+// subscribes to the down topics of the nodes this gateway owns.
+func (g *Gateway) startBus(ctx context.Context) error {
+	m := g.cfg.MQTT
+	online := []byte("online")
+	switch m.Broker {
+	case BrokerNone:
+		return nil
+	case "":
+		var ln net.Listener
+		if m.Listen != BrokerNone {
+			var lc net.ListenConfig
+			l, err := lc.Listen(ctx, "tcp", m.Listen)
+			if err != nil {
+				return &ListenError{What: "mqtt", Addr: m.Listen, Err: unwrapOp(err)}
+			}
+			ln = l
+		}
+		e, err := bus.NewEmbedded(bus.EmbeddedConfig{Listener: ln, Handler: g.fromBroker, Logger: g.log})
+		if err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			return err
+		}
+		g.emb, g.bus = e, e
+	default:
+		tc, err := g.tlsConfig()
+		if err != nil {
+			return err
+		}
+		r, err := bus.Dial(ctx, bus.RemoteConfig{
+			URL:           m.Broker,
+			ClientID:      m.ClientID,
+			Username:      m.Username,
+			Password:      m.Password,
+			TLS:           tc,
+			WillTopic:     g.topics.Gateway(g.cfg.Name),
+			WillPayload:   []byte("offline"),
+			Handler:       g.fromBroker,
+			Logger:        g.log,
+			OnlinePayload: online,
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: %w (%s)", err, brokerHint(err))
+		}
+		g.bus = r
+	}
+	if len(g.expect) == 0 {
+		if err := g.bus.Subscribe(ctx, g.topics.Prefix+"/+/down", g.topics.Prefix+"/+/down/noqos"); err != nil {
+			return err
+		}
+	} else {
+		var fs []string
+		for _, id := range g.cfg.Nodes.Expect {
+			fs = append(fs, g.topics.Down(id), g.topics.DownNoQoS(id))
+		}
+		if err := g.bus.Subscribe(ctx, fs...); err != nil {
+			return err
+		}
+	}
+	return g.bus.Publish(ctx, g.topics.Gateway(g.cfg.Name), online, true)
+}
+
+func (g *Gateway) tlsConfig() (*tls.Config, error) {
+	t := g.cfg.MQTT.TLS
+	if t.CA == "" && t.Cert == "" && !t.InsecureSkipVerify {
+		return nil, nil
+	}
+	tc := &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: mqtt.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("gateway: mqtt.tls.ca: no PEM certificate in %s", t.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if t.Cert != "" {
+		c, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: mqtt.tls.cert/key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}
+
+// Send queues payload for node id durably and returns; the node's
+// writer delivers it with qos, exactly once, when the node is up.
+func (g *Gateway) Send(ctx context.Context, id, payload string) error {
+	if err := g.checkSend(id, payload); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if _, _, err := g.st.Enqueue(id, payload, store.Origin{}); err != nil {
+		return err
+	}
+	g.node(id).kick()
+	return nil
+}
+
+// checkSend rejects a message that could never be written to the node.
+func (g *Gateway) checkSend(id, payload string) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.cfg.Nodes.Strict && !g.expect[id] {
+		return fmt.Errorf("gateway: node %q is not expected (strict mode): add it to nodes.expect / --expect", id)
+	}
+	maxLine := g.cfg.MaxLine
+	if maxLine == 0 {
+		maxLine = link.DefaultMaxLine
+	}
+	if _, err := wire.CheckPayload(payload, maxLine); err != nil {
+		return fmt.Errorf("gateway: message for %q: %w", id, err)
+	}
+	return nil
+}
+
+// Shutdown stops the writers, waits until the messages handed to the
+// nodes' links have been acknowledged or ctx ends, publishes the
+// gateway's offline state and closes everything. Messages still in the
+// queues stay in the store for the next start.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if !g.closing() {
+		return nil
+	}
+	g.cancel()
+	// Drain the links, then close. (server.Shutdown closes the listener
+	// while its accept loop runs, which logs a spurious accept error.)
+	var err error
+	for _, l := range g.srv.Links() {
+		if e := l.Drain(ctx); e != nil && ctx.Err() != nil {
+			err = fmt.Errorf("gateway: shutdown: %w", ctx.Err())
+			break
+		}
+	}
+	g.finish(true)
+	return err
+}
+
+// Close closes the gateway at once, without waiting for the nodes'
+// acknowledgements (what was not acknowledged stays in the store, and
+// is delivered exactly once after the next start). It always returns
+// nil.
+func (g *Gateway) Close() error {
+	if !g.closing() {
+		return nil
+	}
+	g.cancel()
+	g.srv.Close()
+	g.finish(false)
+	return nil
+}
+
+func (g *Gateway) closing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.closed = true
+	return true
+}
+
+func (g *Gateway) finish(clean bool) {
+	g.busSetOne.Do(func() { close(g.busSet) })
+	g.srv.Close()
+	if g.ln != nil {
+		g.ln.Close()
+	}
+	if g.web != nil {
+		g.web.Close()
+	}
+	g.wg.Wait()
+	if g.bus != nil {
+		if clean {
+			ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
+			if err := g.bus.Publish(ctx, g.topics.Gateway(g.cfg.Name), []byte("offline"), true); err != nil {
+				g.log.Warn("MQTT: could not publish the gateway's offline state", "err", err)
+			}
+			cancel()
+		}
+		g.bus.Close()
+	}
+	g.st.Close()
+	g.log.Info("gateway stopped", "name", g.cfg.Name)
+}
+
+// brokerHint says what to check when the broker refused the gateway.
+func brokerHint(err error) string {
+	var ce *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return "check mqtt.username and mqtt.password"
+	case errors.Is(err, packets.ErrorRefusedIDRejected):
+		return "the broker rejected the client ID: set mqtt.client_id"
+	case errors.As(err, &ce):
+		return "the broker's certificate is not trusted: set mqtt.tls.ca"
+	}
+	return "is the broker running? check mqtt.broker / --broker, or leave it empty for the embedded broker"
+}

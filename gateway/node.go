@@ -1,0 +1,263 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tether-iot/tether/link"
+)
+
+// fastQueue bounds the qos-off messages waiting for a node.
+const fastQueue = 64
+
+// nodeState is the gateway's side of one node: its writers.
+type nodeState struct {
+	id    string
+	wake  chan struct{} // buffer 1: the durable queue has a new message
+	fast  chan string   // qos-off messages, dropped when full
+	state sync.Mutex    // serializes the retained state publishes
+	ready chan struct{} // closed once subscribed and announced
+}
+
+func (n *nodeState) kick() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// node returns the state of node id, starting its goroutines on first
+// use. It returns a detached state (which nothing reads) once closed.
+func (g *Gateway) node(id string) *nodeState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := g.nodes[id]; n != nil {
+		return n
+	}
+	n := &nodeState{
+		id:    id,
+		wake:  make(chan struct{}, 1),
+		fast:  make(chan string, fastQueue),
+		ready: make(chan struct{}),
+	}
+	if g.closed {
+		return n
+	}
+	g.nodes[id] = n
+	g.wg.Add(2)
+	go g.runNode(n)
+	go g.runFast(n)
+	return n
+}
+
+// runNode makes the node known on MQTT, then writes its durable queue,
+// oldest first, one message at a time (qos, wait), across its outages
+// and the gateway's restarts.
+func (g *Gateway) runNode(n *nodeState) {
+	defer g.wg.Done()
+	select {
+	case <-g.busSet:
+	case <-g.ctx.Done():
+		return
+	}
+	g.introduce(n)
+	close(n.ready)
+	var l *link.Link
+	for {
+		it, ok, err := g.st.Head(n.id)
+		if err != nil {
+			g.log.Error("store: cannot read the node's queue; retrying", "node", n.id, "err", err)
+			if !g.sleep(time.Second) {
+				return
+			}
+			continue
+		}
+		if !ok {
+			select {
+			case <-n.wake:
+				continue
+			case <-g.ctx.Done():
+				return
+			}
+		}
+		if l == nil {
+			if l, err = g.srv.Node(g.ctx, n.id); err != nil {
+				return // closed
+			}
+		}
+		opt := link.Reuse(it.ID)
+		if it.Assigned {
+			g.log.Info("resending a queued message with the id it had before the restart; the node drops it if it has it", "node", n.id, "id", it.ID)
+		} else {
+			seq := it.Seq
+			opt = link.Assign(func(id uint8) error { return g.st.Assign(n.id, seq, id) })
+		}
+		err = l.Write(g.ctx, it.Payload, opt)
+		switch {
+		case err == nil:
+		case g.ctx.Err() != nil, errors.Is(err, link.ErrClosed):
+			return // it stays in the store (and in the link until Shutdown drains it)
+		case errors.Is(err, link.ErrEmpty), errors.Is(err, link.ErrNewline),
+			errors.Is(err, link.ErrTooLong), errors.Is(err, link.ErrNotUTF8):
+			g.log.Error("message can never be written to the node: dropped", "node", n.id, "err", err)
+		default:
+			g.log.Error("write to node failed; retrying", "node", n.id, "err", err)
+			if !g.sleep(time.Second) {
+				return
+			}
+			continue
+		}
+		if err := g.st.Remove(n.id, it.Seq); err != nil {
+			// Sent again with the same id after a restart: the node's
+			// window drops the repeat.
+			g.log.Error("store: cannot remove a delivered message", "node", n.id, "err", err)
+		}
+	}
+}
+
+// runFast writes the node's qos-off messages once each, when it is up.
+func (g *Gateway) runFast(n *nodeState) {
+	defer g.wg.Done()
+	var l *link.Link
+	for {
+		var p string
+		select {
+		case p = <-n.fast:
+		case <-g.ctx.Done():
+			return
+		}
+		if l == nil {
+			var err error
+			if l, err = g.srv.Node(g.ctx, n.id); err != nil {
+				return
+			}
+		}
+		// The id is stored before it is used, as for the durable queue:
+		// after a restart the gateway never sends an id twice.
+		save := link.Assign(func(id uint8) error { return g.st.SaveNext(n.id, link.NextID(id)) })
+		if err := l.Write(g.ctx, p, link.QoS(false), save); err != nil {
+			if g.ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
+				return
+			}
+			g.log.Warn("qos-off message dropped", "node", n.id, "err", err)
+		}
+	}
+}
+
+// sleep waits d or until the gateway closes; false means closed.
+func (g *Gateway) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-g.ctx.Done():
+		return false
+	}
+}
+
+// introduce subscribes to the node's down topics if this gateway does
+// not own every node, announces it to Home Assistant, and publishes its
+// state.
+func (g *Gateway) introduce(n *nodeState) {
+	if g.bus == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 4*g.srv.Timeout())
+	defer cancel()
+	if len(g.expect) > 0 && !g.expect[n.id] {
+		if err := g.bus.Subscribe(ctx, g.topics.Down(n.id), g.topics.DownNoQoS(n.id)); err != nil {
+			g.log.Error("MQTT: cannot subscribe to the node's topics", "node", n.id, "err", err)
+		}
+	}
+	if g.cfg.Discovery.Enabled {
+		if err := g.announce(ctx, n.id); err != nil {
+			g.log.Warn("MQTT: Home Assistant discovery not published", "node", n.id, "err", err)
+		}
+	}
+	g.publishState(n)
+}
+
+// publishState publishes the node's current state, retained. The
+// per-node lock and reading the state under it keep the last publish
+// right whatever the order of concurrent calls.
+func (g *Gateway) publishState(n *nodeState) {
+	if g.bus == nil {
+		return
+	}
+	n.state.Lock()
+	defer n.state.Unlock()
+	state := "down"
+	if l, err := g.srv.Lookup(n.id); err == nil && l.Up() {
+		state = "up"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
+	defer cancel()
+	if err := g.bus.Publish(ctx, g.topics.State(n.id), []byte(state), true); err != nil {
+		g.log.Warn("MQTT: node state not published", "node", n.id, "state", state, "err", err)
+	}
+}
+
+// configure resumes a node's link from the store and routes its
+// messages through deliver.
+func (g *Gateway) configure(id string, c *link.Config) {
+	snap, err := g.st.Snapshot(id)
+	if err != nil {
+		g.log.Error("store: cannot read the node's saved state; it starts afresh", "node", id, "err", err)
+	}
+	c.Resume = snap
+	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, id, m) }
+	g.node(id)
+}
+
+// onEvent publishes node state changes.
+func (g *Gateway) onEvent(ev link.Event) {
+	if ev.Kind == link.Up || ev.Kind == link.Down {
+		n := g.node(ev.ID)
+		select {
+		case <-n.ready: // introduce publishes the state itself
+			g.publishState(n)
+		default:
+		}
+	}
+	if g.cfg.OnEvent != nil {
+		g.cfg.OnEvent(ev)
+	}
+}
+
+// deliver takes a new message from node id: published on its up topic
+// and its routes (each accepted by the broker), then its window stored;
+// only then is it acknowledged to the node (by returning nil).
+//
+// The publishes do not stop when the node's socket dies (ctx): once the
+// broker has a message, the window is stored too, so that the node's
+// repeat is recognised instead of published again. They are bounded by
+// 4T, after which the node repeats the message.
+func (g *Gateway) deliver(ctx context.Context, id string, m link.Message) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*g.srv.Timeout())
+	defer cancel()
+	if g.bus != nil {
+		p := []byte(m.Payload)
+		if err := g.bus.Publish(ctx, g.topics.Up(id), p, false); err != nil {
+			return err
+		}
+		for _, r := range g.routes[id] {
+			topic := g.topics.DownNoQoS(r.To)
+			if r.Reliable() {
+				topic = g.topics.Down(r.To)
+			}
+			if err := g.bus.Publish(ctx, topic, p, false); err != nil {
+				return err
+			}
+		}
+	}
+	if err := g.st.SaveWindow(id, m.Window); err != nil {
+		return err
+	}
+	if g.cfg.OnMessage != nil {
+		g.cfg.OnMessage(id, m.Payload)
+	}
+	return nil
+}

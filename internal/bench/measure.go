@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Usage is a process's resource use at one instant.
+type Usage struct {
+	CPU        time.Duration `json:"cpu_ns"`      // user + system time since start
+	RSS        int64         `json:"rss_bytes"`   // resident set
+	HeapAlloc  int64         `json:"heap_bytes"`  // live heap (after a GC when asked)
+	StackInuse int64         `json:"stack_bytes"` // goroutine stacks
+	Goroutines int           `json:"goroutines"`
+}
+
+// readUsage reads this process's usage. With settle, it first collects
+// garbage and returns freed memory to the OS, so that two readings compare
+// live memory.
+func readUsage(settle bool) Usage {
+	if settle {
+		// Two collections empty the sync.Pools (and their victim
+		// caches) of earlier work; then return freed memory to the OS.
+		runtime.GC()
+		runtime.GC()
+		debug.FreeOSMemory()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Usage{
+		CPU:        cpuTime(),
+		RSS:        rss(),
+		HeapAlloc:  int64(ms.HeapAlloc),
+		StackInuse: int64(ms.StackInuse),
+		Goroutines: runtime.NumGoroutine(),
+	}
+}
+
+// cpuTime returns the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	u, s := cpuSplit()
+	return u + s
+}
+
+// cpuSplit returns the user and the system CPU time of this process.
+func cpuSplit() (user, sys time.Duration) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// rss returns the resident set size of this process, from /proc.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// Dist summarises latency samples, in microseconds.
+type Dist struct {
+	N    int     `json:"n"`
+	P50  float64 `json:"p50_us"`
+	P99  float64 `json:"p99_us"`
+	Max  float64 `json:"max_us"`
+	Mean float64 `json:"mean_us"`
+}
+
+// distOf summarises samples in nanoseconds; it sorts them.
+func distOf(ns []int64) Dist {
+	if len(ns) == 0 {
+		return Dist{}
+	}
+	slices.Sort(ns)
+	var sum float64
+	for _, v := range ns {
+		sum += float64(v)
+	}
+	at := func(p int) float64 {
+		i := min(len(ns)*p/100, len(ns)-1)
+		return float64(ns[i]) / 1e3
+	}
+	return Dist{
+		N:    len(ns),
+		P50:  at(50),
+		P99:  at(99),
+		Max:  float64(ns[len(ns)-1]) / 1e3,
+		Mean: sum / float64(len(ns)) / 1e3,
+	}
+}
+
+// listenDrops returns the kernel's count of connections dropped or
+// refused at a full listen queue (TcpExt ListenDrops, which includes
+// ListenOverflows), machine-wide; -1 if unknown.
+func listenDrops() int64 {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return -1
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	for i := 0; i+1 < len(lines); i += 2 {
+		keys, vals := bytes.Fields(lines[i]), bytes.Fields(lines[i+1])
+		if len(keys) == 0 || string(keys[0]) != "TcpExt:" || len(keys) != len(vals) {
+			continue
+		}
+		for j, k := range keys {
+			if string(k) == "ListenDrops" {
+				v, err := strconv.ParseInt(string(vals[j]), 10, 64)
+				if err != nil {
+					return -1
+				}
+				return v
+			}
+		}
+	}
+	return -1
+}

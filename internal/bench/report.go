@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Targets of the full run on the reference machine (2 cores).
+const (
+	targetRTTvsEcho   = 2.0       // qos round trip p50 within 2x the raw echo
+	targetIdleBytes   = 8 << 10   // server memory per idle node
+	targetIdleCPU     = 25.0      // % of one core
+	targetStormSecond = 5.0       // all up, from the first accept
+	targetAggregate   = 100_000.0 // messages per second over 1,000 nodes
+	targetNodes       = 10_000    // the N the idle and storm targets are for
+)
+
+// Markdown renders the result as a heading, a line of context and one
+// table: every figure next to its baseline, measured in the same run.
+func (r *Result) Markdown() string {
+	var b strings.Builder
+	where := "in a subprocess (node farm): server figures are the server process's alone"
+	if !r.ServerOnly {
+		where = "in the server's process: memory and CPU figures include the nodes"
+	}
+	kind := "full run"
+	if r.Quick {
+		kind = "quick run (small N: figures show the bench works, targets are for the full run)"
+	}
+	fmt.Fprintf(&b, "### tether bench, %s\n\n", r.Started.Format("2006-01-02 15:04"))
+	if r.Command != "" {
+		fmt.Fprintf(&b, "`%s`: ", r.Command)
+	}
+	m := r.Machine
+	fmt.Fprintf(&b, "%s in %s. %s/%s, %d CPUs", kind, time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), m.OS, m.Arch, m.CPUs)
+	if m.Model != "" {
+		fmt.Fprintf(&b, " (%s)", m.Model)
+	}
+	fmt.Fprintf(&b, ", %s. Nodes ran %s. T = %v, %d-byte payloads, loopback.\n\n",
+		m.Go, where, time.Duration(r.TimeoutMs)*time.Millisecond, r.Size)
+
+	t := &table{}
+	t.row("#", "scenario", "measure", "Tether", "baseline, same run", "Tether / baseline", "target", "verdict")
+	if r.Latency.QosRTT.N > 0 {
+		r.latencyRows(t)
+	}
+	r.throughputRows(t)
+	r.scaleRows(t)
+	r.growthRows(t)
+	t.render(&b)
+	return b.String()
+}
+
+func (r *Result) latencyRows(t *table) {
+	l := r.Latency
+	t.row("1", "latency, 1 node", "qos write round trip (returns on ACK) p50 / p99 / max",
+		us3(l.QosRTT), "raw TCP line echo "+us3(l.RawEcho), ratio(l.QosRTT.P50, l.RawEcho.P50),
+		"p50 ≤ 2x raw echo", verdictMax(l.QosRTT.P50, targetRTTvsEcho*l.RawEcho.P50))
+	t.row("", "", "", "", "MQTT QoS 1 publish→PUBACK (mochi-mqtt + Paho) "+us3(l.MQTTQoS1),
+		ratio(l.QosRTT.P50, l.MQTTQoS1.P50), "p50 < MQTT", verdictMax(l.QosRTT.P50, l.MQTTQoS1.P50))
+	t.row("1", "latency, 1 node", "one-way: write to the server's delivery p50 / p99 / max",
+		us3(l.QosOneWay), "raw TCP write to server read "+us3(l.RawOneWay), ratio(l.QosOneWay.P50, l.RawOneWay.P50), "", "")
+}
+
+func (r *Result) throughputRows(t *table) {
+	for _, q := range r.Throughput {
+		target, verdict := "", ""
+		if q.Key == "aggregate_qos" {
+			target = "≥ 100,000 msg/s"
+			if q.Conns >= 1000 {
+				verdict = verdictMin(q.Tether, targetAggregate)
+			}
+		}
+		for i, bl := range q.Baselines {
+			if i == 0 {
+				t.row("2", "throughput", q.Name, rateStr(q.Tether), bl.Name+" "+rateStr(bl.Value), ratio(q.Tether, bl.Value), target, verdict)
+			} else {
+				t.row("", "", "", "", bl.Name+" "+rateStr(bl.Value), ratio(q.Tether, bl.Value), "", "")
+			}
+		}
+	}
+}
+
+func (r *Result) scaleRows(t *table) {
+	for _, p := range r.Scale {
+		big := p.N >= targetNodes
+		tg := func(target, verdict string) (string, string) {
+			if !big {
+				return "", ""
+			}
+			return target, verdict
+		}
+		sc := fmt.Sprintf("idle, %s nodes", commas(float64(p.N)))
+		a, v := tg("≤ 8 KiB", verdictMax(p.BytesPerNode, targetIdleBytes))
+		t.row("3", sc, fmt.Sprintf("server heap + stacks per node (%.2f goroutines per node)", p.GoroutinesPerNode),
+			perNode(p.BytesPerNode), "raw TCP conn + goroutine "+perNode(p.RawBytesPerNode), ratio(p.BytesPerNode, p.RawBytesPerNode), a, v)
+		t.row("3", sc, "server RSS per node", perNode(p.RSSPerNode), "raw TCP "+perNode(p.RawRSSPerNode), ratio(p.RSSPerNode, p.RawRSSPerNode), "", "")
+		cpu := fmt.Sprintf("%.1f%% (kernel %.1f%%)", p.IdleCPUPercent, p.IdleSysPercent)
+		if p.FarmCPUPercent > 0 {
+			cpu += fmt.Sprintf("; nodes' process %.1f%%", p.FarmCPUPercent)
+		}
+		a, v = tg("< 25%", verdictMax(p.IdleCPUPercent, targetIdleCPU))
+		t.row("3", sc, fmt.Sprintf("server CPU while idle, %% of one core, over %.0f s", p.IdleSeconds),
+			cpu, fmt.Sprintf("raw TCP keepalive echo at T/4 %.1f%% (kernel %.1f%%)", p.RawCPUPercent, p.RawSysPercent), ratio(p.IdleCPUPercent, p.RawCPUPercent), a, v)
+		ok := "yes"
+		if p.ServerDowns+p.NodeDowns > 0 {
+			ok = "no"
+		}
+		t.row("3", sc, fmt.Sprintf("spurious outages in %.0f s, server / nodes", p.IdleSeconds),
+			fmt.Sprintf("%d / %d", p.ServerDowns, p.NodeDowns), "", "", "0", ok)
+	}
+	for _, p := range r.Scale {
+		big := p.N >= targetNodes
+		st := secs(p.StormSeconds)
+		if !p.StormComplete {
+			st = fmt.Sprintf("incomplete: %d up, %d delivered", p.StormUp, p.StormDelivered)
+		}
+		a, v := "", ""
+		if big {
+			a, v = "≤ 5 s", verdictMax(p.StormSeconds, targetStormSecond)
+			if !p.StormComplete {
+				v = "no"
+			}
+		}
+		t.row("4", fmt.Sprintf("storm, %s nodes", commas(float64(p.N))),
+			"server restarted: first accept → all up and each node's queued qos message delivered (listen-queue drops)",
+			fmt.Sprintf("%s (%d)", st, p.StormListenDrops),
+			fmt.Sprintf("raw TCP reconnect + one line %s (%d)", secs(p.RawStormSeconds), p.RawStormListenDrops),
+			ratio(p.StormSeconds, p.RawStormSeconds), a, v)
+	}
+}
+
+// growthRows is scenario 5: how the costs of 3 and 4 grow with N, as
+// the exponent k of cost ∝ N^k between the smallest and largest N.
+func (r *Result) growthRows(t *table) {
+	if len(r.Scale) < 2 {
+		return
+	}
+	ns := make([]string, len(r.Scale))
+	for i, p := range r.Scale {
+		ns[i] = commas(float64(p.N))
+	}
+	sc := "cost growth, N = " + strings.Join(ns, " → ")
+	series := func(f func(ScalePoint) float64, format func(float64) string) string {
+		s := make([]string, len(r.Scale))
+		for i, p := range r.Scale {
+			s[i] = format(f(p))
+		}
+		return strings.Join(s, " → ")
+	}
+	// growth gives the exponent of each step; the verdict is the last
+	// step's, where fixed costs and noise weigh least.
+	growth := func(f func(ScalePoint) float64) string {
+		var ks []string
+		k := math.NaN()
+		for i := 1; i < len(r.Scale); i++ {
+			lo, hi := r.Scale[i-1], r.Scale[i]
+			a, b := f(lo), f(hi)
+			if a <= 0 || b <= 0 || hi.N <= lo.N {
+				ks = append(ks, "?")
+				k = math.NaN()
+				continue
+			}
+			k = math.Log(b/a) / math.Log(float64(hi.N)/float64(lo.N))
+			ks = append(ks, fmt.Sprintf("N^%.2f", k))
+		}
+		word := "linear"
+		switch {
+		case math.IsNaN(k):
+			word = "n/a"
+		case k < 0.85:
+			word = "sublinear"
+		case k > 1.15:
+			word = "worse than linear"
+		}
+		return strings.Join(ks, ", ") + ": " + word
+	}
+	mem := func(p ScalePoint) float64 { return p.BytesPerNode * float64(p.N) }
+	cpu := func(p ScalePoint) float64 { return p.IdleCPUPercent }
+	storm := func(p ScalePoint) float64 { return p.StormSeconds }
+	raw := func(p ScalePoint) float64 { return p.RawStormSeconds }
+	t.row("5", sc, "server heap + stacks, total", series(mem, bytesStr), "", "", "linear", growth(mem))
+	t.row("5", sc, "server CPU while idle", series(cpu, func(v float64) string { return fmt.Sprintf("%.1f%%", v) }), "", "", "linear", growth(cpu))
+	t.row("5", sc, "storm time", series(storm, secs), "raw TCP "+series(raw, secs), "", "linear", growth(storm))
+}
+
+// table collects rows and renders them as Markdown.
+type table struct{ rows [][]string }
+
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) render(b *strings.Builder) {
+	for i, r := range t.rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+		if i == 0 {
+			b.WriteString(strings.Repeat("|---", len(r)) + "|\n")
+		}
+	}
+}
+
+func us(v float64) string {
+	switch {
+	case v == 0:
+		return "–"
+	case v < 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return commas(v)
+}
+
+func us3(d Dist) string { return fmt.Sprintf("%s / %s / %s µs", us(d.P50), us(d.P99), us(d.Max)) }
+
+// secs formats seconds, in ms below one second.
+func secs(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("%.0f ms", v*1000)
+	}
+	return fmt.Sprintf("%.2f s", v)
+}
+
+func rateStr(v float64) string { return commas(v) + " msg/s" }
+
+func bytesStr(v float64) string {
+	if math.Abs(v) < 1024 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	if math.Abs(v) < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", v/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", v/(1<<20))
+}
+
+// perNode formats a per-node memory figure; a negative one means the
+// memory freed meanwhile by earlier steps outweighed the nodes' (small N).
+func perNode(v float64) string {
+	if v < 0 {
+		return "below noise"
+	}
+	return bytesStr(v)
+}
+
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// verdictMax judges a figure that must stay at or below limit.
+func verdictMax(v, limit float64) string {
+	if v <= 0 || limit <= 0 {
+		return ""
+	}
+	if v <= limit {
+		return "met"
+	}
+	return fmt.Sprintf("missed by %.0f%%", 100*(v/limit-1))
+}
+
+// verdictMin judges a figure that must reach at least limit.
+func verdictMin(v, limit float64) string {
+	if v >= limit {
+		return "met"
+	}
+	return fmt.Sprintf("missed by %.0f%%", 100*(1-v/limit))
+}
+
+// commas formats v rounded, with thousands separators.
+func commas(v float64) string {
+	s := fmt.Sprintf("%.0f", math.Round(v))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}

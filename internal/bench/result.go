@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Result is what a run measured. The top-level numbers are the ones
+// scripts compare between runs; the sections hold every figure.
+type Result struct {
+	RawEchoP50Us         float64 `json:"raw_echo_p50_us"`
+	QosRTTP50Us          float64 `json:"qos_rtt_p50_us"`
+	QosRTTP99Us          float64 `json:"qos_rtt_p99_us"`
+	MQTTQoS1P50Us        float64 `json:"mqtt_qos1_p50_us"`
+	IdleNodes            int     `json:"idle_nodes"`
+	IdleBytesPerNode     float64 `json:"idle_bytes_per_node"` // server heap + stacks
+	IdleCPUPercent       float64 `json:"idle_cpu_percent"`    // of one core
+	StormNodes           int     `json:"storm_nodes"`
+	StormSeconds         float64 `json:"storm_seconds"`
+	AggregateQosMsgsPerS float64 `json:"aggregate_qos_msgs_per_s"`
+
+	Nodes      string    `json:"nodes_mode"` // where the nodes ran: in-process or subprocess
+	ServerOnly bool      `json:"server_only"`
+	Quick      bool      `json:"quick"`
+	Command    string    `json:"command,omitempty"`
+	Started    time.Time `json:"started"`
+	Seconds    float64   `json:"seconds"` // the whole run
+	Machine    Machine   `json:"machine"`
+	TimeoutMs  int64     `json:"timeout_ms"`
+	Size       int       `json:"payload_bytes"`
+	Writers    int       `json:"writers"`
+
+	Latency    Latency      `json:"latency"`
+	Throughput []Rate       `json:"throughput"`
+	Scale      []ScalePoint `json:"scale"`
+
+	// samples are the latency samples (ns) by series, for the histogram.
+	samples map[string][]int64
+}
+
+// Machine describes where the run took place.
+type Machine struct {
+	OS, Arch  string
+	CPUs      int
+	Go        string
+	Model     string `json:",omitempty"`
+	FileLimit uint64
+}
+
+// Latency holds the latency distributions of scenario 1.
+type Latency struct {
+	RawEcho   Dist `json:"raw_echo_rtt"`  // TCP line echo, client-side round trip
+	RawOneWay Dist `json:"raw_one_way"`   // TCP line, write to server read
+	QosRTT    Dist `json:"qos_rtt"`       // Tether qos Write until its ACK
+	QosOneWay Dist `json:"qos_one_way"`   // Tether Write to the server's delivery
+	MQTTQoS1  Dist `json:"mqtt_qos1_rtt"` // Paho publish QoS 1 until PUBACK
+}
+
+// Rate is one throughput figure and its baselines, in messages per
+// second.
+type Rate struct {
+	Name      string     `json:"name"`
+	Key       string     `json:"key"`
+	Conns     int        `json:"conns"`
+	Tether    float64    `json:"msgs_per_s"`
+	Baselines []Baseline `json:"baselines"`
+}
+
+// Baseline is a figure measured the same way on another stack.
+type Baseline struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
+// ScalePoint holds scenarios 3 and 4 at one number of nodes.
+type ScalePoint struct {
+	N int `json:"n"`
+
+	// Server memory per idle node: live heap, stacks, RSS (bytes), and
+	// goroutines.
+	HeapPerNode       float64 `json:"heap_bytes_per_node"`
+	StackPerNode      float64 `json:"stack_bytes_per_node"`
+	BytesPerNode      float64 `json:"bytes_per_node"` // heap + stacks
+	RSSPerNode        float64 `json:"rss_bytes_per_node"`
+	GoroutinesPerNode float64 `json:"goroutines_per_node"`
+	ConnectSeconds    float64 `json:"connect_seconds"` // all N up from a cold start
+
+	IdleSeconds    float64 `json:"idle_seconds"`
+	IdleCPUPercent float64 `json:"idle_cpu_percent"` // server process, of one core
+	IdleSysPercent float64 `json:"idle_sys_percent"` // the kernel's part of it
+	FarmCPUPercent float64 `json:"farm_cpu_percent,omitempty"`
+	ServerDowns    int64   `json:"server_downs"` // outages during the idle window
+	NodeDowns      int64   `json:"node_downs"`
+
+	// The floor: idle raw TCP connections on a goroutine each, echoing
+	// keepalives at the same rate.
+	RawBytesPerNode float64 `json:"raw_bytes_per_node"`
+	RawRSSPerNode   float64 `json:"raw_rss_bytes_per_node"`
+	RawCPUPercent   float64 `json:"raw_cpu_percent"`
+	RawSysPercent   float64 `json:"raw_sys_percent"`
+
+	// Scenario 4: server restarted; from its first accept until every
+	// node is up and its queued qos message delivered.
+	StormSeconds    float64 `json:"storm_seconds"`
+	StormUp         int64   `json:"storm_up"`
+	StormDelivered  int64   `json:"storm_delivered"`
+	StormComplete   bool    `json:"storm_complete"`
+	RawStormSeconds float64 `json:"raw_storm_seconds"` // raw TCP reconnect + one line each
+	// Connections the kernel dropped at a full listen queue during each
+	// storm (machine-wide TcpExt ListenDrops): each costs its node a SYN
+	// retransmission, 1 s or more.
+	StormListenDrops    int64 `json:"storm_listen_drops"`
+	RawStormListenDrops int64 `json:"raw_storm_listen_drops"`
+}
+
+// JSON returns the result as indented JSON.
+func (r *Result) JSON() ([]byte, error) { return json.MarshalIndent(r, "", "  ") }

@@ -143,11 +143,16 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 func (c *Client) run(conn net.Conn) {
 	defer c.wg.Done()
 	for {
-		err := c.Link.Attach(c.ctx, conn)
-		if c.ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
+		c.Link.Attach(c.ctx, conn)
+		select {
+		case <-c.ctx.Done():
 			return
+		case <-c.Link.Done():
+			return
+		default: // an outage
 		}
 		for {
+			var err error
 			conn, err = c.reconnect()
 			if err == nil {
 				break

@@ -57,7 +57,8 @@ type fakeServer struct {
 	l      *link.Link
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	conns  []net.Conn
+	conns  []net.Conn // the server's ends
+	nodes  []net.Conn // the client's ends
 	dials  []time.Time
 	refuse bool
 }
@@ -84,6 +85,7 @@ func (s *fakeServer) dial(ctx context.Context, network, addr string) (net.Conn, 
 	}
 	a, b := net.Pipe()
 	s.conns = append(s.conns, a)
+	s.nodes = append(s.nodes, b)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -246,4 +248,25 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("Dial(%+v) succeeded", cfg)
 		}
 	}
+}
+
+// A socket closed under the client (not by Close) is an outage like any
+// other: the client reconnects.
+func TestReconnectAfterLocalClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer(t)
+		c := dialTest(t, Config{Dial: srv.dial})
+		if err := c.WaitUp(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		srv.mu.Lock()
+		srv.nodes[0].Close()
+		srv.mu.Unlock()
+		if err := c.Write(t.Context(), "after"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := srv.l.ReadLine(t.Context()); err != nil || got != "after" || c.Connects() != 2 {
+			t.Fatalf("got %q, %v, connects %d", got, err, c.Connects())
+		}
+	})
 }

@@ -112,7 +112,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.StableTime = max(c.StableTime, 0)
 	if c.Dial == nil {
-		d := &net.Dialer{Timeout: c.Timeout}
+		// The link's keepalives detect dead peers: no TCP keepalive.
+		d := &net.Dialer{Timeout: c.Timeout, KeepAlive: -1}
 		c.Dial = d.DialContext
 	}
 	if c.Logger == nil {

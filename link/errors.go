@@ -9,14 +9,14 @@ import (
 
 // Errors of application misuse, returned by Write. Test with errors.Is.
 var (
-	ErrEmpty   = wire.ErrEmpty       // an empty payload would read as an ACK
-	ErrNewline = wire.ErrNewline     // a LF anywhere but at the end
-	ErrTooLong = wire.ErrLineTooLong // longer than Config.MaxLine
-	ErrNotUTF8 = wire.ErrNotUTF8     // the wire carries UTF-8 text
-	ErrIDInUse = errors.New("link: message id is still awaiting its ACK")
-	ErrNoQueue = errors.New("link: messages go to Config.Deliver, not ReadLine")
-	ErrBusy    = errors.New("link: another socket is attached and live")
-	ErrClosed  = net.ErrClosed // the link was closed
+	ErrEmpty         = wire.ErrEmpty       // an empty payload would read as an ACK
+	ErrNewline       = wire.ErrNewline     // a LF anywhere but at the end
+	ErrTooLong       = wire.ErrLineTooLong // longer than Config.MaxLine
+	ErrNotUTF8       = wire.ErrNotUTF8     // the wire carries UTF-8 text
+	ErrIDInUse       = errors.New("link: message id is still awaiting its ACK")
+	ErrNoQueue       = errors.New("link: messages go to Config.Deliver, not ReadLine")
+	ErrBusy          = errors.New("link: another socket is attached and live")
+	ErrClosed  error = closedError{} // the link was closed; errors.Is(err, net.ErrClosed) holds too
 )
 
 // Reasons for an outage, carried by Down events and returned by Attach.

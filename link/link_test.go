@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -85,4 +86,36 @@ func TestWriteMisuse(t *testing.T) {
 	if _, err := l.ReadLine(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("ReadLine after Close = %v, want ErrClosed", err)
 	}
+}
+
+// A write deadline left on the socket by its caller (the node's ID
+// write) must not fail the link's writes once it has passed.
+func TestAttachClearsWriteDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.SetWriteDeadline(time.Now().Add(-time.Second))
+	l := newLink(t, Config{ID: "n", Timeout: 10 * time.Second})
+	done := make(chan error, 1)
+	go func() { done <- l.Attach(context.Background(), c1) }()
+	p := newPeer(c2)
+	if err := l.Write(context.Background(), "x", QoS(false)); err != nil {
+		t.Fatal(err)
+	}
+	if m := p.nextMsg(t); m.s != "00x" {
+		t.Fatalf("got %q", m.s)
+	}
+	l.Close()
+	<-done
+	c2.Close()
 }

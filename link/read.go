@@ -49,11 +49,13 @@ func (l *Link) Buffered() int {
 	return len(l.rq) - l.rqHead
 }
 
-// receive handles one message on session s and reports whether to ACK it.
+// receive handles one message on session s, queuing its ACK if it is
+// delivered (the read loop writes the ACKs of a batch of lines at once).
 // Only the read loop of the current session calls it, so the window cannot
 // change between the check and the commit.
 func (l *Link) receive(s *session, id uint8, p []byte) {
 	l.mu.Lock()
+	l.lastKA = time.Time{}
 	v := l.win.check(id, p)
 	if v == duplicate {
 		l.stats.Duplicates++
@@ -77,6 +79,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	}
 	w := l.win
 	w.accept(id, p)
+	s.flushAsync() // earlier ACKs go out while Deliver works
 	l.mu.Unlock()
 	err := l.cfg.Deliver(s.ctx, Message{ID: id, Payload: string(p), Restart: v == restart, Window: w})
 	l.mu.Lock()
@@ -98,6 +101,7 @@ func (l *Link) waitRoom(s *session) bool {
 	if len(l.rq)-l.rqHead < l.cfg.RecvQueue {
 		return true
 	}
+	s.flushAsync() // earlier ACKs go out while we wait
 	t := time.NewTimer(l.t / 2)
 	defer t.Stop()
 	for len(l.rq)-l.rqHead >= l.cfg.RecvQueue {

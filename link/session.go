@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tether-iot/tether/internal/wire"
@@ -30,7 +31,8 @@ type session struct {
 	out      []byte // bytes waiting for the flusher
 	spare    []byte
 	flushing bool
-	flushers sync.WaitGroup
+	flushers sync.WaitGroup  // the flusher goroutine or inline writer
+	raw      syscall.RawConn // for writes that never block; nil: always a goroutine
 
 	paused   bool        // write pause: messages held
 	ka       *time.Timer // keepalive: fires after T/4 without a write
@@ -70,6 +72,8 @@ func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
 		s.fail(fmt.Errorf("link %s: %w", l.cfg.ID, context.Cause(ctx)))
 		l.mu.Unlock()
 	})
+	l.mu.Lock()
+	l.unlockFlush(s) // the first keepalive, and messages queued meanwhile
 	err = s.readLoop()
 	stop()
 	l.mu.Lock()
@@ -120,9 +124,16 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	s.ka = time.AfterFunc(l.t/4, s.keepalive)
 	// A keepalive at once lets a node come up without waiting T/4.
 	s.out = wire.AppendKeepalive(s.out)
+	// A deadline left by the caller (a node's ID write, say) would fail
+	// the non-blocking writes once it expires: the link sets its own.
+	conn.SetWriteDeadline(time.Time{})
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil && canTryWrite {
+			s.raw = rc
+		}
+	}
 	l.requeue()
 	s.kick()
-	s.startFlush()
 	return s, nil
 }
 
@@ -170,10 +181,14 @@ func (s *session) readLoop() error {
 					l.setUp(true, s.remote, nil)
 					s.kick()
 				}
-				l.mu.Unlock()
+				l.unlockFlush(s)
 			}
 		}
 		s.handle(line)
+		if !lr.HasLine() { // the batch is done: its ACKs go out at once
+			l.mu.Lock()
+			l.unlockFlush(s)
+		}
 	}
 }
 
@@ -211,9 +226,6 @@ func (s *session) handle(line []byte) {
 		l.acked(f.ID, now)
 		l.mu.Unlock()
 	case wire.Msg:
-		l.mu.Lock()
-		l.lastKA = time.Time{}
-		l.mu.Unlock()
 		l.receive(s, f.ID, f.Payload)
 	}
 }
@@ -277,11 +289,12 @@ func (s *session) firstBytes() {
 	}
 	s.pause = time.AfterFunc(s.l.cfg.WritePause, func() {
 		s.l.mu.Lock()
-		defer s.l.mu.Unlock()
+		s.pause = nil // fired: let the timer go
 		if !s.dead {
 			s.paused = false
 			s.kick()
 		}
+		s.l.unlockFlush(s)
 	})
 }
 
@@ -291,7 +304,6 @@ func (s *session) ack(id uint8) {
 		return
 	}
 	s.out = wire.AppendAck(s.out, id)
-	s.startFlush()
 }
 
 // kick moves the link's send queue onto the socket when it may carry
@@ -328,7 +340,6 @@ func (s *session) kick() {
 	if !s.retxOn && len(s.inflight) > 0 {
 		s.armRetx(now)
 	}
-	s.startFlush()
 }
 
 // armRetx sets the repeat timer for the head of inflight. l.mu is held.
@@ -346,7 +357,7 @@ func (s *session) armRetx(now time.Time) {
 func (s *session) repeat() {
 	l := s.l
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.unlockFlush(s)
 	s.retxOn = false
 	if s.dead {
 		return
@@ -384,63 +395,9 @@ func (s *session) keepalive() {
 		return
 	}
 	s.out = wire.AppendKeepalive(s.out)
-	s.startFlush()
 	s.ka.Reset(l.t / 4)
-	l.mu.Unlock()
+	l.unlockFlush(s)
 	if l.cfg.OnKeepalive != nil {
 		l.cfg.OnKeepalive()
-	}
-}
-
-// startFlush starts the flusher if there are bytes and none runs.
-// l.mu is held.
-func (s *session) startFlush() {
-	if s.flushing || s.dead || len(s.out) == 0 {
-		return
-	}
-	s.flushing = true
-	s.flushers.Add(1)
-	go s.flush()
-}
-
-// flush writes out the session's bytes, batching whatever accumulates
-// during each write, and exits when there is nothing left.
-func (s *session) flush() {
-	l := s.l
-	defer s.flushers.Done()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for !s.dead && len(s.out) > 0 {
-		buf := s.out
-		s.out = s.spare[:0]
-		s.spare = nil
-		l.mu.Unlock()
-		err := s.conn.SetWriteDeadline(time.Now().Add(l.t))
-		if err == nil {
-			_, err = s.conn.Write(buf)
-		}
-		l.mu.Lock()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = ErrWriteTimeout
-			}
-			s.fail(err)
-			break
-		}
-		if s.dead {
-			break
-		}
-		if cap(buf) <= 64<<10 {
-			s.spare = buf[:0]
-		}
-		s.ka.Reset(l.t / 4)
-		if len(buf) >= outLimit {
-			l.changed.Notify() // writers may wait for room
-		}
-	}
-	s.flushing = false
-	l.changed.Notify() // Drain waits for the flush
-	if len(s.out) == 0 && cap(s.out) > 4096 {
-		s.out, s.spare = nil, nil
 	}
 }

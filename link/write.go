@@ -47,7 +47,11 @@ func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) erro
 	if err == nil {
 		m, err = l.assign(p, o)
 	}
-	l.mu.Unlock()
+	if o.qos {
+		l.unlockFlush(l.sess) // the caller waits for the ACK: no hand-off
+	} else {
+		l.unlockBatch(l.sess)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrClosed) || ctx.Err() != nil:

@@ -46,7 +46,8 @@ type Config struct {
 	// Zero means Timeout.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the connections waiting for their ID line;
-	// further connections wait in the kernel's backlog. Zero means 1024.
+	// further connections wait in the kernel's backlog (a reconnect storm
+	// of thousands of nodes overflows it). Zero means 8192.
 	MaxHandshakes int
 	// MaxHandshakesPerIP bounds them per source address; a connection past
 	// it is closed at once. Zero means 64; negative means no limit.
@@ -90,7 +91,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.HandshakeTimeout = c.Timeout
 	}
 	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = 1024
+		c.MaxHandshakes = 8192
 	}
 	if c.MaxHandshakesPerIP == 0 {
 		c.MaxHandshakesPerIP = 64

@@ -100,7 +100,8 @@ func New(cfg Config) (*Server, error) {
 
 // ListenAndServe listens on Config.Addr and serves (see Serve).
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	var lc net.ListenConfig
+	// The link's keepalives detect dead peers: no TCP keepalive needed.
+	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)

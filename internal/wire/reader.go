@@ -45,6 +45,12 @@ func NewLineReader(r io.Reader, limit int, pre []byte) *LineReader {
 // returned as lines. It aliases the reader's buffer.
 func (lr *LineReader) Buffered() []byte { return lr.buf[lr.start:lr.end] }
 
+// HasLine reports whether a complete line is buffered, so that the next
+// ReadLine returns without reading.
+func (lr *LineReader) HasLine() bool {
+	return bytes.IndexByte(lr.buf[lr.start:lr.end], '\n') >= 0
+}
+
 // ReadLine returns the next line without its LF. The slice is valid until
 // the next call. For an over-long line it returns ErrLineTooLong as soon as
 // the limit is passed; the rest of that line is discarded by later calls, and

@@ -56,7 +56,9 @@ func (l *Link) Buffered() int {
 func (l *Link) receive(s *session, id uint8, p []byte) {
 	l.mu.Lock()
 	l.lastKA = time.Time{}
-	v := l.win.check(id, p)
+	first := !s.gotMsg
+	s.gotMsg = true
+	v := l.win.check(id, p, first)
 	if v == duplicate {
 		l.stats.Duplicates++
 		s.ack(id)
@@ -78,7 +80,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 		return
 	}
 	w := l.win
-	w.accept(id, p)
+	w.accept(id, p, v)
 	s.flushAsync() // earlier ACKs go out while Deliver works
 	l.mu.Unlock()
 	err := l.cfg.Deliver(s.ctx, Message{ID: id, Payload: string(p), Restart: v == restart, Window: w})
@@ -123,7 +125,7 @@ func (l *Link) waitRoom(s *session) bool {
 
 // commit accepts a delivered message and ACKs it. l.mu is held.
 func (l *Link) commit(s *session, id uint8, p []byte, v verdict) {
-	l.win.accept(id, p)
+	l.win.accept(id, p, v)
 	l.stats.Received++
 	l.stats.LastReceived = time.Now()
 	s.ack(id)

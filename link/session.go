@@ -35,6 +35,7 @@ type session struct {
 	raw      syscall.RawConn // for writes that never block; nil: always a goroutine
 
 	paused   bool        // write pause: messages held
+	gotMsg   bool        // a message has arrived on this socket (see Window)
 	ka       *time.Timer // keepalive: fires after T/4 without a write
 	pause    *time.Timer
 	retx     *time.Timer // fires at the head of inflight's deadline

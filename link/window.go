@@ -21,21 +21,30 @@ func NextID(id uint8) uint8 {
 // copy it freely, and persist it with MarshalBinary.
 //
 // The rule for message 00 (the legacy receiver clears its window on every
-// 00, so a repeated 00 is delivered twice):
+// 00, so a repeated 00 is delivered twice). A restarted sender starts on a
+// new socket, and its 00 is its first message there. So a 00 is:
 //
-//   - a 00 is a repeat, acknowledged and not delivered, when the window has
-//     already accepted a 00 with the same payload and has accepted no other
-//     id since;
-//   - any other 00 means the sender restarted: the window is cleared and
-//     the message is delivered.
+//   - a repeat, acknowledged and not delivered, when the window has
+//     already accepted a 00 with the same payload and either has accepted
+//     no other id since, or the 00 comes after other messages on the same
+//     socket (a sender without wait repeating it);
+//   - a late first 00, delivered without clearing the window, when no 00
+//     has been accepted yet and it comes after other messages on its
+//     socket (a sender without wait whose 00 was overtaken);
+//   - otherwise a restart: the window is cleared and the message is
+//     delivered.
 //
 // A repeat is byte-identical to the original, and a sender waiting for the
 // ACK of 00 (qos with wait, and every Tether sender, which sends nothing
-// after 00 until 00 is acknowledged) sends no other id meanwhile. A restarted
-// sender whose new first message is identical to the old one, when the old
-// life sent nothing else, is the one case taken for a repeat: that message
-// is not delivered again, and nothing else is lost, because the window holds
-// no other id.
+// after 00 until 00 is acknowledged) sends no other id meanwhile. One case
+// is taken for a repeat although it is not: a restarted sender whose new
+// first message is identical to its previous life's, when that life sent
+// nothing else. That message is not delivered again; nothing else is lost,
+// because the window holds no other id. One case is taken for a restart
+// although it is not: a legacy sender without wait that repeats its 00,
+// first on a new socket, after later messages were acknowledged (an
+// outage within its first messages). Then the messages it repeats are
+// delivered again.
 type Window struct {
 	bits     [32]byte
 	zero     bool   // a 00 has been accepted
@@ -61,16 +70,20 @@ func hashPayload(p []byte) uint64 {
 
 func (w *Window) has(id uint8) bool { return w.bits[id>>3]&(1<<(id&7)) != 0 }
 
-// check tells whether message id with payload p is new, without changing w.
-func (w *Window) check(id uint8, p []byte) verdict {
+// check tells whether message id with payload p is new, without changing
+// w. first reports whether it is the first message on its socket.
+func (w *Window) check(id uint8, p []byte, first bool) verdict {
 	if id != 0 {
 		if w.has(id) {
 			return duplicate
 		}
 		return fresh
 	}
-	if w.zero && !w.moved && w.zeroHash == hashPayload(p) {
+	if w.zero && w.zeroHash == hashPayload(p) && (!w.moved || !first) {
 		return duplicate
+	}
+	if !w.zero && !first {
+		return fresh // the first 00 ever, overtaken by later ids
 	}
 	if w.any {
 		return restart
@@ -78,12 +91,16 @@ func (w *Window) check(id uint8, p []byte) verdict {
 	return fresh
 }
 
-// accept records message id as delivered, as the legacy receiver does:
-// a 00 clears the window first; then the id's bit is set and the byte half
-// a window ahead is cleared, so that ids can be reused after they wrap.
-func (w *Window) accept(id uint8, p []byte) {
+// accept records message id as delivered, as the legacy receiver does,
+// given check's verdict v: a restart clears the window first; then the
+// id's bit is set and the byte half a window ahead is cleared, so that ids
+// can be reused after they wrap.
+func (w *Window) accept(id uint8, p []byte, v verdict) {
+	if v == restart {
+		*w = Window{}
+	}
 	if id == 0 {
-		*w = Window{zero: true, zeroHash: hashPayload(p)}
+		w.zero, w.zeroHash, w.moved = true, hashPayload(p), false
 	} else {
 		w.moved = true
 	}

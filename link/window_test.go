@@ -33,10 +33,17 @@ func (s *sender) id() uint8 { id := s.next; s.next = NextID(id); return id }
 // receiveAll runs ids through a window as the link does and returns how
 // many were delivered.
 func deliver(w *Window, id uint8, p string) bool {
-	if w.check(id, []byte(p)) == duplicate {
+	return deliverOn(w, id, p, true)
+}
+
+// deliverOn is deliver with the message's place on its socket: first or
+// after others.
+func deliverOn(w *Window, id uint8, p string, first bool) bool {
+	v := w.check(id, []byte(p), first)
+	if v == duplicate {
 		return false
 	}
-	w.accept(id, []byte(p))
+	w.accept(id, []byte(p), v)
 	return true
 }
 
@@ -76,14 +83,14 @@ func TestWindowZeroRule(t *testing.T) {
 	if deliver(&w, 0, "boot") {
 		t.Fatal("identical repeat of 00 delivered twice")
 	}
-	if v := w.check(0, []byte("other")); v != restart {
+	if v := w.check(0, []byte("other"), true); v != restart {
 		t.Fatalf("00 with another payload: %v, want restart", v)
 	}
 	if !deliver(&w, 1, "a") || deliver(&w, 1, "a") {
 		t.Fatal("01 handling")
 	}
 	// The sender moved on past 00: a 00 now is a restart, even identical.
-	if v := w.check(0, []byte("boot")); v != restart {
+	if v := w.check(0, []byte("boot"), true); v != restart {
 		t.Fatalf("00 after 01: %v, want restart", v)
 	}
 	deliver(&w, 0, "boot")
@@ -126,5 +133,29 @@ func TestWindowMarshal(t *testing.T) {
 	}
 	if err := w2.UnmarshalBinary(b[:10]); err == nil {
 		t.Fatal("short encoding accepted")
+	}
+}
+
+// A sender without wait on one socket: its 00 may come after 01 (overtaken)
+// or be repeated after later ids; neither is a restart, and no repeat is
+// delivered twice.
+func TestWindowZeroOnSameSocket(t *testing.T) {
+	var w Window
+	if !deliverOn(&w, 1, "b", true) || !deliverOn(&w, 0, "a", false) {
+		t.Fatal("overtaken 00 not delivered")
+	}
+	if v := w.check(1, []byte("b"), false); v != duplicate {
+		t.Fatal("the overtaken 00 cleared the window: 01 would be delivered again")
+	}
+	if deliverOn(&w, 2, "c", false); deliverOn(&w, 0, "a", false) {
+		t.Fatal("repeat of 00 after later ids on the same socket delivered twice")
+	}
+	// On a new socket, an identical 00 after the sender moved on is a
+	// restart; so is a 00 with another payload, wherever it comes.
+	if v := w.check(0, []byte("a"), true); v != restart {
+		t.Fatalf("00 first on a new socket: %v, want restart", v)
+	}
+	if v := w.check(0, []byte("new"), false); v != restart {
+		t.Fatalf("00 with a new payload: %v, want restart", v)
 	}
 }

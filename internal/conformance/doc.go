@@ -69,18 +69,18 @@
 // # Known gaps
 //
 // (1) A legacy sender without wait may send later ids before 00, or repeat
-// 00 after them (its ACK lost in an outage); the legacy models do both. Our
-// receivers then take the 00 for a restart: a PeerRestart event, the window
-// cleared, and repeats of the later ids read twice, as the legacy receiver
-// would. The no-wait tests have each legacy peer wait for the ACK of its
-// first message (see writeNoWait).
+// 00 after them (its ACK lost); the legacy models do both. On one socket
+// our receivers handle both (see link.Window: an overtaken 00 and a repeat
+// after later ids are neither a restart nor delivered twice). A 00 that is
+// repeated first on a new socket, after later ids were acknowledged (an
+// outage within the sender's first messages), is still taken for a
+// restart, as the legacy receiver would: repeats of the later ids are then
+// read twice. The no-wait tests have each legacy peer wait for the ACK of
+// its first message (see writeNoWait).
 //
 // (2) A message that finds our receive queue full for T/2 (or that Deliver
 // refuses) is left unACKed. A qos=false message is never repeated, so it is
 // lost and, since legacy peers count it as pending until ACKed, their later
-// qos+wait writes block for ever.
-//
-// Our client stops for good when its socket is closed under it (a read
-// error wrapping net.ErrClosed is taken for link.ErrClosed); the "client
-// closes" fault of TestClient* shuts the socket's read side instead.
+// qos+wait writes block for ever. Holding the read loop longer would
+// instead deadlock an application that waits for an ACK before it reads.
 package conformance

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -202,14 +203,18 @@ func (g *Gateway) publishState(n *nodeState) {
 
 // configure resumes a node's link from the store and routes its
 // messages through deliver.
-func (g *Gateway) configure(id string, c *link.Config) {
+func (g *Gateway) configure(id string, c *link.Config) error {
 	snap, err := g.st.Snapshot(id)
 	if err != nil {
-		g.log.Error("store: cannot read the node's saved state; it starts afresh", "node", id, "err", err)
+		// Starting afresh would send 00 and clear a legacy node's
+		// window: refuse the node until its state can be read.
+		g.log.Error("store: cannot read the node's saved state; node refused", "node", id, "err", err)
+		return fmt.Errorf("gateway: state of node %q: %w", id, err)
 	}
 	c.Resume = snap
 	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, id, m) }
 	g.node(id)
+	return nil
 }
 
 // onEvent publishes node state changes.

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -191,4 +193,27 @@ func TestCloseDuringHandshakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Close()
+}
+
+// A Configure hook that fails refuses the node's connection; the node is
+// not kept, and another node is unaffected.
+func TestConfigureRefuses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, addr := serve(t, server.Config{Configure: func(id string, c *link.Config) error {
+		if id == "broken" {
+			return errors.New("saved state unreadable")
+		}
+		return nil
+	}})
+	rc := rawConn(t, "127.0.0.1", addr)
+	rc.Write([]byte("broken\n"))
+	waitClosed(t, rc)
+	dial(t, ctx, client.Config{ID: "fine", Server: addr})
+	if _, err := srv.Node(ctx, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	if st, nodes := srv.Stats(), srv.Nodes(); st.Refused != 1 || len(nodes) != 1 {
+		t.Fatalf("stats %+v, nodes %v", st, nodes)
+	}
 }

@@ -64,8 +64,9 @@ type Config struct {
 	// Configure, if set, adjusts the link.Config of a node before its
 	// link is made, when its ID first connects: to resume a saved
 	// sequence, say, or to deliver messages elsewhere. It runs on the
-	// node's handshake goroutine.
-	Configure func(id string, c *link.Config)
+	// node's handshake goroutine. An error refuses the connection (logged
+	// and counted as Stats.Refused); the node tries again later.
+	Configure func(id string, c *link.Config) error
 }
 
 func (c Config) withDefaults() (Config, error) {

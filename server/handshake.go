@@ -142,7 +142,7 @@ func (s *Server) linkFor(id string, conn net.Conn) (*link.Link, bool) {
 	}
 	l, err := s.newLink(id)
 	if err != nil {
-		s.log.Error("cannot make the node's link", "node", id, "err", err)
+		s.count(&s.stats.Refused, "node refused: its link cannot be made", "node", id, "err", err, "remote", conn.RemoteAddr().String())
 		return nil, false
 	}
 	s.mu.Lock()
@@ -167,7 +167,9 @@ func (s *Server) newLink(id string) (*link.Link, error) {
 		Logger:     s.log,
 	}
 	if s.cfg.Configure != nil {
-		s.cfg.Configure(id, &cfg)
+		if err := s.cfg.Configure(id, &cfg); err != nil {
+			return nil, err
+		}
 	}
 	if own, all := cfg.OnEvent, s.cfg.OnEvent; all != nil {
 		cfg.OnEvent = func(ev link.Event) {

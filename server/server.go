@@ -73,6 +73,7 @@ type Stats struct {
 	DuplicateID      uint64 // ID whose link was up: new socket closed
 	PerIPLimit       uint64 // too many handshakes from one address
 	NodeLimit        uint64 // MaxNodes reached
+	Refused          uint64 // Config.Configure failed
 }
 
 // New returns a server; it fails only on an invalid Config.

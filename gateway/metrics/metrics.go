@@ -121,7 +121,7 @@ func (c *Collector) ObserveRTT(id string, d time.Duration) {
 // report its ACK round trips to the histogram, after calling the hook
 // that lc already had, if any. To chain it with a hook of your own, call
 // it from that hook.
-func (c *Collector) Configure(id string, lc *link.Config) {
+func (c *Collector) Configure(id string, lc *link.Config) error {
 	prev := lc.OnAckRTT
 	lc.OnAckRTT = func(d time.Duration) {
 		if prev != nil {
@@ -129,4 +129,5 @@ func (c *Collector) Configure(id string, lc *link.Config) {
 		}
 		c.ObserveRTT(id, d)
 	}
+	return nil
 }

@@ -82,7 +82,7 @@ func (s *Server) Event(ev link.Event) { s.hub.event(ev) }
 
 // Configure is a server.Config.Configure hook that feeds the metrics'
 // ACK round-trip histogram (see metrics.Collector.Configure).
-func (s *Server) Configure(id string, lc *link.Config) { s.metrics.Configure(id, lc) }
+func (s *Server) Configure(id string, lc *link.Config) error { return s.metrics.Configure(id, lc) }
 
 // Hook wires the page into cfg before server.New: cfg.OnEvent also calls
 // Event, and cfg.Configure also calls Configure. Hooks already in cfg are
@@ -95,11 +95,13 @@ func (s *Server) Hook(cfg *server.Config) {
 		}
 		s.Event(ev)
 	}
-	cfg.Configure = func(id string, lc *link.Config) {
+	cfg.Configure = func(id string, lc *link.Config) error {
 		if configure != nil {
-			configure(id, lc)
+			if err := configure(id, lc); err != nil {
+				return err
+			}
 		}
-		s.Configure(id, lc)
+		return s.Configure(id, lc)
 	}
 }
 

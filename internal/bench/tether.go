@@ -44,8 +44,9 @@ func startTether(addr string, t time.Duration, log *slog.Logger) (*tetherServer,
 	ts.srv, err = server.New(server.Config{
 		Timeout: t,
 		Logger:  log,
-		Configure: func(id string, c *link.Config) {
+		Configure: func(id string, c *link.Config) error {
 			c.Deliver = ts.deliver
+			return nil
 		},
 		OnEvent: ts.event,
 	})

@@ -114,7 +114,7 @@ func (l *Link) waitRoom(s *session) bool {
 		case <-t.C:
 			l.mu.Lock()
 			return len(l.rq)-l.rqHead < l.cfg.RecvQueue
-		case <-s.ctx.Done():
+		case <-s.done:
 			l.mu.Lock()
 			return false
 		}

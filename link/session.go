@@ -23,7 +23,8 @@ type session struct {
 	l      *Link
 	conn   net.Conn
 	remote string
-	ctx    context.Context // cancelled when the session ends
+	done   chan struct{}   // closed when the session ends
+	ctx    context.Context // for Deliver (only then): cancelled when it ends
 	cancel context.CancelCauseFunc
 
 	dead     bool
@@ -114,7 +115,10 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	if a := conn.RemoteAddr(); a != nil {
 		s.remote = a.String()
 	}
-	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.done = make(chan struct{})
+	if l.cfg.Deliver != nil {
+		s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	}
 	l.sess = s
 	l.connects++
 	l.lastKA = time.Time{} // the silence of the outage is no keepalive interval
@@ -144,7 +148,10 @@ func (s *session) fail(err error) {
 		return
 	}
 	s.dead, s.err = true, err
-	s.cancel(err)
+	close(s.done)
+	if s.cancel != nil {
+		s.cancel(err)
+	}
 	s.conn.Close()
 	for _, t := range []*time.Timer{s.ka, s.pause, s.retx} {
 		if t != nil {
@@ -395,8 +402,7 @@ func (s *session) keepalive() {
 		l.mu.Unlock()
 		return
 	}
-	s.out = wire.AppendKeepalive(s.out)
-	s.ka.Reset(l.t / 4)
+	s.out = wire.AppendKeepalive(s.out) // the write resets s.ka
 	l.unlockFlush(s)
 	if l.cfg.OnKeepalive != nil {
 		l.cfg.OnKeepalive()

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // Kinds of outage, in the order the Injector uses them.
@@ -45,7 +47,7 @@ func (in *Injector) Run(ctx context.Context) {
 		if err := c.WaitUp(ctx); err != nil {
 			return
 		}
-		if !sleep(ctx, every/2+time.Duration(rng.Int64N(int64(every)))) {
+		if !notify.Sleep(ctx, every/2+time.Duration(rng.Int64N(int64(every)))) {
 			return
 		}
 		kind := Kinds[i%len(Kinds)]
@@ -105,18 +107,6 @@ func (in *Injector) Summary() string {
 	return fmt.Sprintf("%d injected: %s", total, s)
 }
 
-// sleep waits d; it reports false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // Sleep waits d; it reports false if ctx ends first. For the demo apps'
 // pacing.
-func Sleep(ctx context.Context, d time.Duration) bool { return sleep(ctx, d) }
+func Sleep(ctx context.Context, d time.Duration) bool { return notify.Sleep(ctx, d) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // inject strikes a node with random faults until the soak stops them:
@@ -19,7 +21,7 @@ func (s *Soak) inject(n *simNode, rng *rand.Rand) {
 		if err := n.cl.WaitUp(ctx); err != nil {
 			return
 		}
-		if !sleep(ctx, between(s.cfg.FaultEvery/2, s.cfg.FaultEvery*3/2)) {
+		if !notify.Sleep(ctx, between(s.cfg.FaultEvery/2, s.cfg.FaultEvery*3/2)) {
 			return
 		}
 		downs := n.downCount()
@@ -55,17 +57,5 @@ func (s *Soak) inject(n *simNode, rng *rand.Rand) {
 		if err != nil {
 			s.missedFaults.Add(1)
 		}
-	}
-}
-
-// sleep waits d; it reports false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tether-iot/tether/internal/netns"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/soak"
 	"github.com/tether-iot/tether/internal/testutil"
 )
@@ -87,14 +88,14 @@ func TestRealOutages(t *testing.T) {
 	}
 	for i := range cuts {
 		// Let messages flow, then cut while they are in flight.
-		if !pause(ctx, 2*T) {
+		if !notify.Sleep(ctx, 2*T) {
 			t.Fatal(ctx.Err())
 		}
 		before := s.Progress().Outages
 		if err := pair.SetLink(ctx, nodeNS, false); err != nil {
 			t.Fatal(err)
 		}
-		if !pause(ctx, down) {
+		if !notify.Sleep(ctx, down) {
 			t.Fatal(ctx.Err())
 		}
 		if err := pair.SetLink(ctx, nodeNS, true); err != nil {
@@ -119,18 +120,6 @@ func TestRealOutages(t *testing.T) {
 	}
 	if r.Up.Received == 0 || r.Down.Received == 0 {
 		t.Errorf("no traffic: node->server %d, server->node %d", r.Up.Received, r.Down.Received)
-	}
-}
-
-// pause waits d: the time the link stays up or down, not a wait for state.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/internal/netns"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/testutil"
 	"github.com/tether-iot/tether/server"
 )
@@ -115,7 +116,7 @@ func TestNodeCommandRealOutages(t *testing.T) {
 				writeErrs <- err
 			}
 		}()
-		if !pause(ctx, 4*T) {
+		if !notify.Sleep(ctx, 4*T) {
 			t.Fatal(ctx.Err())
 		}
 		if err := pair.SetLink(ctx, nodeNS, true); err != nil {

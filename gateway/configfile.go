@@ -20,6 +20,7 @@ type ConfigError struct {
 	Msg  string
 }
 
+// Error returns "file:line: reason".
 func (e *ConfigError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)

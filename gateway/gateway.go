@@ -56,10 +56,12 @@ type ListenError struct {
 	Err  error
 }
 
+// Error says what could not listen where, and why.
 func (e *ListenError) Error() string {
 	return fmt.Sprintf("gateway: listen for %s on %s: %v", e.What, e.Addr, e.Err)
 }
 
+// Unwrap returns the listener's error (such as "address already in use").
 func (e *ListenError) Unwrap() error { return e.Err }
 
 // Gateway is a Tether server bridged to MQTT. Its methods are safe for

@@ -17,6 +17,7 @@ const (
 	PeerRestart
 )
 
+// String returns "up", "down" or "restart", as the log lines say.
 func (k EventKind) String() string {
 	switch k {
 	case Up:

@@ -28,6 +28,7 @@ const (
 	Msg
 )
 
+// String names the kind.
 func (k Kind) String() string {
 	switch k {
 	case Keepalive:

@@ -82,17 +82,7 @@ func TestClientLegacyServerQoS(t *testing.T) {
 	if cliErr != nil || srvErr != nil {
 		t.Fatalf("client: %v; server: %v", cliErr, srvErr)
 	}
-	if err := r.up.wait(ctx, "c", n); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.down.wait(ctx, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	r.up.verify(t, "c", n)
-	r.down.verify(t, "s", n)
-	if got := r.events.count(link.PeerRestart); got != 0 {
-		t.Errorf("%d PeerRestart events: outages are not restarts", got)
-	}
+	settle(ctx, t, r.events, r.up, "c", r.down, "s", n)
 
 	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.C2S, id: r.id, t: T})
 	t.Logf("our client: %v", rep)
@@ -135,17 +125,7 @@ func TestClientLegacyServerNoWait(t *testing.T) {
 	if cliErr != nil || srvErr != nil {
 		t.Fatalf("client: %v; server: %v", cliErr, srvErr)
 	}
-	if err := r.up.wait(ctx, "c", n); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.down.wait(ctx, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	r.up.verify(t, "c", n)
-	r.down.verify(t, "s", n)
-	if got := r.events.count(link.PeerRestart); got != 0 {
-		t.Errorf("%d PeerRestart events: outages are not restarts", got)
-	}
+	settle(ctx, t, r.events, r.up, "c", r.down, "s", n)
 
 	const m = 20
 	r.up.expect("cq", true)

@@ -243,3 +243,21 @@ func paced(reader *ledger, lag int, write func(context.Context, string) error) f
 		return write(ctx, p)
 	}
 }
+
+// settle waits until both ledgers hold n messages from their writers,
+// verifies each (exactly once, and in order where expected), and checks
+// that the outages were never taken for peer restarts.
+func settle(ctx context.Context, t *testing.T, ev *events, up *ledger, upName string, down *ledger, downName string, n int) {
+	t.Helper()
+	if err := up.wait(ctx, upName, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := down.wait(ctx, downName, n); err != nil {
+		t.Fatal(err)
+	}
+	up.verify(t, upName, n)
+	down.verify(t, downName, n)
+	if got := ev.count(link.PeerRestart); got != 0 {
+		t.Errorf("%d PeerRestart events: outages are not restarts", got)
+	}
+}

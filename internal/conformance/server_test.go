@@ -110,17 +110,7 @@ func TestServerLegacyNodeQoS(t *testing.T) {
 	if nodeErr != nil || srvErr != nil {
 		t.Fatalf("node: %v; server: %v", nodeErr, srvErr)
 	}
-	if err := r.up.wait(ctx, "n", n); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.down.wait(ctx, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	r.up.verify(t, "n", n)
-	r.down.verify(t, "s", n)
-	if got := r.srv.events.count(link.PeerRestart); got != 0 {
-		t.Errorf("%d PeerRestart events: outages are not restarts", got)
-	}
+	settle(ctx, t, r.srv.events, r.up, "n", r.down, "s", n)
 
 	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
 	t.Logf("our server: %v", rep)
@@ -160,17 +150,7 @@ func TestServerLegacyNodeNoWait(t *testing.T) {
 	if nodeErr != nil || srvErr != nil {
 		t.Fatalf("node: %v; server: %v", nodeErr, srvErr)
 	}
-	if err := r.up.wait(ctx, "n", n); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.down.wait(ctx, "s", n); err != nil {
-		t.Fatal(err)
-	}
-	r.up.verify(t, "n", n)
-	r.down.verify(t, "s", n)
-	if got := r.srv.events.count(link.PeerRestart); got != 0 {
-		t.Errorf("%d PeerRestart events: outages are not restarts", got)
-	}
+	settle(ctx, t, r.srv.events, r.up, "n", r.down, "s", n)
 
 	// qos=false both ways, no outage: all arrive, once each.
 	const m = 20

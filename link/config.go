@@ -42,10 +42,13 @@ type Config struct {
 	// Zero means DefaultMaxLine (4096).
 	MaxLine int
 
-	// RecvQueue is how many received messages may wait for ReadLine. A
-	// message that finds the queue full is neither queued nor ACKed: the
-	// peer repeats it later, so nothing acknowledged is ever dropped.
-	// Zero means DefaultRecvQueue (64).
+	// RecvQueue is how many received messages may wait for ReadLine
+	// acknowledged. As many more are queued with their ACK deferred until
+	// ReadLine makes room: the peer's waiting writes stop, and a qos=false
+	// message, which its sender never repeats, is not lost. A message that
+	// finds all 2*RecvQueue places taken for T/2 is neither queued nor
+	// ACKed: the peer repeats it later, so nothing acknowledged is ever
+	// dropped. Zero means DefaultRecvQueue (64).
 	RecvQueue int
 
 	// Deliver, if set, takes every new message instead of the receive

@@ -19,8 +19,10 @@
 // exactly once, whatever outages occur, as long as both Links live; with
 // Wait (the default) qos messages are also delivered in order. A message
 // is acknowledged only once it is queued for the application (or accepted
-// by Config.Deliver), so nothing acknowledged is ever lost: a full queue
-// leaves the message for the sender to repeat. A qos=false message is sent
+// by Config.Deliver), so nothing acknowledged is ever lost: when the
+// application falls behind, ACKs wait until it reads (the sender's waiting
+// writes stop), and a queue that stays full leaves the message for the
+// sender to repeat. A qos=false message is sent
 // once, and may be lost in an outage.
 //
 // # Restarts

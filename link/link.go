@@ -47,6 +47,7 @@ type Link struct {
 	win       Window
 	rq        []string // received, not yet read; rq[rqHead:] are unread
 	rqHead    int
+	rqDefer   []deferredAck // the last len(rqDefer) lines of rq, not yet ACKed
 	rqChanged notify.Broadcast
 	rqRoom    notify.Broadcast // ReadLine made room
 	lastKA    time.Time        // last keepalive received, zero after other lines

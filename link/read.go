@@ -38,8 +38,50 @@ func (l *Link) ReadLine(ctx context.Context) (string, error) {
 	if l.rqHead == len(l.rq) {
 		l.rq, l.rqHead = l.rq[:0], 0
 	}
-	l.mu.Unlock()
+	if l.promote() {
+		l.unlockFlush(l.sess)
+	} else {
+		l.mu.Unlock()
+	}
 	return s, nil
+}
+
+// deferredAck is a queued message whose ACK waits for room in the first
+// RecvQueue places of the receive queue. stale: its sender has restarted
+// since, so the id now names another message and is not ACKed.
+type deferredAck struct {
+	id    uint8
+	stale bool
+}
+
+// promote ACKs the deferred messages that ReadLine's progress has moved
+// into the first RecvQueue places of the queue, and reports whether it
+// queued an ACK on the current session. l.mu is held.
+func (l *Link) promote() bool {
+	queued := false
+	for len(l.rqDefer) > 0 && len(l.rq)-l.rqHead-len(l.rqDefer) < l.cfg.RecvQueue {
+		d := l.rqDefer[0]
+		l.rqDefer = l.rqDefer[1:]
+		if s := l.sess; !d.stale && s != nil && !s.dead {
+			s.ack(d.id)
+			queued = true
+		}
+	}
+	if len(l.rqDefer) == 0 {
+		l.rqDefer = nil
+	}
+	return queued
+}
+
+// deferred reports whether message id waits in the queue for its ACK.
+// l.mu is held.
+func (l *Link) deferred(id uint8) bool {
+	for _, d := range l.rqDefer {
+		if d.id == id && !d.stale {
+			return true
+		}
+	}
+	return false
 }
 
 // Buffered returns how many received lines wait for ReadLine.
@@ -53,6 +95,14 @@ func (l *Link) Buffered() int {
 // delivered (the read loop writes the ACKs of a batch of lines at once).
 // Only the read loop of the current session calls it, so the window cannot
 // change between the check and the commit.
+//
+// The receive queue holds RecvQueue acknowledged lines, then as many again
+// whose ACK is deferred until ReadLine has made room for them: the peer's
+// writes that wait for an ACK stop, as with TCP flow control, while its
+// ACKs and keepalives are still read, and a message the peer will not
+// repeat (qos=false) is not lost. Only when those places are full too does
+// the read loop stop reading, for up to T/2, and then leave the message
+// for the peer to repeat.
 func (l *Link) receive(s *session, id uint8, p []byte) {
 	l.mu.Lock()
 	l.lastKA = time.Time{}
@@ -61,7 +111,9 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	v := l.win.check(id, p, first)
 	if v == duplicate {
 		l.stats.Duplicates++
-		s.ack(id)
+		if l.cfg.Deliver != nil || !l.deferred(id) { // a deferred one is ACKed when its turn comes
+			s.ack(id)
+		}
 		l.mu.Unlock()
 		return
 	}
@@ -70,12 +122,23 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 			l.stats.Refused++
 			n := l.stats.Refused
 			l.mu.Unlock()
-			l.logBad(n, "receive queue full: message not acknowledged, the peer will repeat it", "id", fmt.Sprintf("%02x", id), "queue", l.cfg.RecvQueue)
+			l.logBad(n, "receive queue full: message not acknowledged, the peer will repeat it", "id", fmt.Sprintf("%02x", id), "queue", 2*l.cfg.RecvQueue)
 			return
+		}
+		if v == restart {
+			for i := range l.rqDefer { // the old life's ids name nothing now
+				l.rqDefer[i].stale = true
+			}
 		}
 		l.rq = append(l.rq, string(p))
 		l.rqChanged.Notify()
-		l.commit(s, id, p, v)
+		if len(l.rqDefer) > 0 || len(l.rq)-l.rqHead > l.cfg.RecvQueue {
+			l.rqDefer = append(l.rqDefer, deferredAck{id: id})
+			l.stats.Deferred++
+			l.accept(s, id, p, v)
+		} else {
+			l.commit(s, id, p, v)
+		}
 		l.mu.Unlock()
 		return
 	}
@@ -94,26 +157,28 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	l.commit(s, id, p, v)
 }
 
-// waitRoom waits, up to T/2, for room in the receive queue, and reports
-// whether there is room. Meanwhile the socket is not read, so TCP flow
-// control slows the sender down: a burst that the application reads a
-// little late loses nothing, not even qos=false messages; only a stalled
-// application makes messages wait for a repeat. l.mu is held.
+// waitRoom waits, up to T/2, for room in the receive queue (RecvQueue
+// acknowledged lines plus RecvQueue deferred ones), and reports whether
+// there is room. Meanwhile the socket is not read, so TCP flow control
+// slows the sender down: a burst that the application reads a little late
+// loses nothing, not even qos=false messages; only a stalled application
+// makes messages wait for a repeat. l.mu is held.
 func (l *Link) waitRoom(s *session) bool {
-	if len(l.rq)-l.rqHead < l.cfg.RecvQueue {
+	full := func() bool { return len(l.rq)-l.rqHead >= 2*l.cfg.RecvQueue }
+	if !full() {
 		return true
 	}
 	s.flushAsync() // earlier ACKs go out while we wait
 	t := time.NewTimer(l.t / 2)
 	defer t.Stop()
-	for len(l.rq)-l.rqHead >= l.cfg.RecvQueue {
+	for full() {
 		ch := l.rqRoom.Wait()
 		l.mu.Unlock()
 		select {
 		case <-ch:
 		case <-t.C:
 			l.mu.Lock()
-			return len(l.rq)-l.rqHead < l.cfg.RecvQueue
+			return !full()
 		case <-s.done:
 			l.mu.Lock()
 			return false
@@ -125,10 +190,16 @@ func (l *Link) waitRoom(s *session) bool {
 
 // commit accepts a delivered message and ACKs it. l.mu is held.
 func (l *Link) commit(s *session, id uint8, p []byte, v verdict) {
+	l.accept(s, id, p, v)
+	s.ack(id)
+}
+
+// accept records a delivered message in the window and the counters.
+// l.mu is held.
+func (l *Link) accept(s *session, id uint8, p []byte, v verdict) {
 	l.win.accept(id, p, v)
 	l.stats.Received++
 	l.stats.LastReceived = time.Now()
-	s.ack(id)
 	if v == restart {
 		l.stats.PeerRestarts++
 		l.emit(Event{Kind: PeerRestart, ID: l.cfg.ID, Time: l.stats.LastReceived, Connects: l.connects})

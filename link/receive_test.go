@@ -69,32 +69,152 @@ func TestReceiveDedupAndRestart(t *testing.T) {
 	})
 }
 
-// A full receive queue holds the read loop for up to T/2 (TCP flow
-// control slows the sender); then the message is left unACKed, and the
-// sender's repeat is accepted once the application has read. Nothing
-// ACKed is dropped.
-func TestReceiveQueueFull(t *testing.T) {
+// noMsg fails if the link has written anything but keepalives to p.
+// Call it after synctest.Wait.
+func (p *peer) noMsg(t *testing.T) {
+	t.Helper()
+	for {
+		select {
+		case l := <-p.lines:
+			if l.s != "" {
+				t.Fatalf("unexpected line %q", l.s)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Messages beyond RecvQueue unread lines are queued with their ACK
+// deferred: the sender's waiting writes stop (flow control), a repeat is
+// dropped without an ACK, and the read loop goes on reading, so the link
+// stays up and the application's own qos write gets its ACK. Reading makes
+// room and sends the deferred ACKs in order.
+func TestReceiveQueueDeferredAck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLink(t, Config{ID: "n", Timeout: T, RecvQueue: 2})
 		p, _ := attachPeer(t.Context(), l)
+		p.keepAlive(t.Context(), T)
+		p.send(t, "00a\n01b\n02c\n03d\n")
+		if a, b := p.nextMsg(t).s, p.nextMsg(t).s; a != "00" || b != "01" {
+			t.Fatalf("ACKs %q %q", a, b)
+		}
+		time.Sleep(2 * T)  // longer than any hold: the read loop must keep reading
+		p.send(t, "02c\n") // the sender's repeat
+		synctest.Wait()
+		p.noMsg(t)
+		if st := l.Stats(); !st.Up || st.Deferred != 2 || st.Buffered != 4 || st.Refused != 0 || st.Duplicates != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		// The application writes before it reads: its ACK still comes in.
+		wrote := make(chan error, 1)
+		go func() { wrote <- l.Write(t.Context(), "x") }()
+		if m := p.nextMsg(t).s; m != "00x" {
+			t.Fatalf("wrote %q", m)
+		}
+		p.send(t, "00\n")
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		readN(t, l, 1)
+		if ack := p.nextMsg(t).s; ack != "02" {
+			t.Fatalf("ACK %q", ack)
+		}
+		readN(t, l, 1)
+		if ack := p.nextMsg(t).s; ack != "03" {
+			t.Fatalf("ACK %q", ack)
+		}
+		if got := strings.Join(readN(t, l, 2), " "); got != "c d" {
+			t.Fatalf("got %q", got)
+		}
+		synctest.Wait()
+		p.noMsg(t)
+	})
+}
+
+// When the deferred places are full too, the read loop holds for up to
+// T/2 (TCP flow control slows the sender); then the message is left
+// unACKed, and the sender's repeat is taken once the application has
+// read. Nothing ACKed is dropped.
+func TestReceiveQueueFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(t, Config{ID: "n", Timeout: T, RecvQueue: 1})
+		p, _ := attachPeer(t.Context(), l)
+		p.keepAlive(t.Context(), T)
+		p.send(t, "00a\n01b\n02c\n")
+		if a := p.nextMsg(t).s; a != "00" {
+			t.Fatalf("ACK %q", a)
+		}
+		time.Sleep(T / 2)
+		synctest.Wait()
+		p.noMsg(t)
+		if st := l.Stats(); st.Refused != 1 || st.Deferred != 1 || st.Buffered != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+		readN(t, l, 1)
+		if ack := p.nextMsg(t).s; ack != "01" {
+			t.Fatalf("ACK %q", ack)
+		}
+		p.send(t, "02c\n") // the sender's repeat: deferred behind b
+		synctest.Wait()
+		p.noMsg(t)
+		readN(t, l, 1)
+		if ack := p.nextMsg(t).s; ack != "02" {
+			t.Fatalf("ACK %q", ack)
+		}
+		if got := readN(t, l, 1); got[0] != "c" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}
+
+// A sender that restarts while some of its messages wait for their
+// deferred ACK: those ids now name messages of its new life, so they are
+// delivered but never ACKed; the new life's messages are ACKed in turn.
+func TestReceiveDeferredAckRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(t, Config{ID: "n", Timeout: T, RecvQueue: 2})
+		p, done := attachPeer(t.Context(), l)
 		p.keepAlive(t.Context(), T)
 		p.send(t, "00a\n01b\n02c\n")
 		if a, b := p.nextMsg(t).s, p.nextMsg(t).s; a != "00" || b != "01" {
 			t.Fatalf("ACKs %q %q", a, b)
 		}
-		time.Sleep(T / 2)
+		p.conn.Close()
+		<-done
+		p, _ = attachPeer(t.Context(), l)
+		p.keepAlive(t.Context(), T)
+		p.send(t, "00z\n") // a new life: 00 first on a new socket
 		synctest.Wait()
-		if st := l.Stats(); st.Refused != 1 || st.Buffered != 2 {
+		p.noMsg(t)
+		if st := l.Stats(); st.PeerRestarts != 1 || st.Buffered != 4 || st.Deferred != 2 {
 			t.Fatalf("stats %+v", st)
 		}
-		readN(t, l, 1)
-		p.send(t, "02c\n") // the sender's repeat
-		if ack := p.nextMsg(t).s; ack != "02" {
+		if got := readN(t, l, 1)[0]; got != "a" {
+			t.Fatalf("read %q", got)
+		}
+		synctest.Wait()
+		p.noMsg(t) // c's id 02 is not ACKed: it is not the new life's
+		if got := readN(t, l, 1)[0]; got != "b" {
+			t.Fatalf("read %q", got)
+		}
+		if ack := p.nextMsg(t).s; ack != "00" {
 			t.Fatalf("ACK %q", ack)
 		}
-		if got := readN(t, l, 2); got[1] != "c" {
-			t.Fatalf("got %q", got)
+		p.send(t, "01y\n") // c and z are unread: deferred
+		synctest.Wait()
+		p.noMsg(t)
+		if got := readN(t, l, 1)[0]; got != "c" {
+			t.Fatalf("read %q", got)
 		}
+		if ack := p.nextMsg(t).s; ack != "01" {
+			t.Fatalf("ACK %q", ack)
+		}
+		if got := strings.Join(readN(t, l, 2), " "); got != "z y" {
+			t.Fatalf("read %q", got)
+		}
+		synctest.Wait()
+		p.noMsg(t)
 	})
 }
 

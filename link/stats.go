@@ -19,7 +19,8 @@ type Stats struct {
 	Received uint64 // new messages delivered to the application
 	Buffered int    // received messages not yet read
 
-	Duplicates   uint64 // repeats from the peer, ACKed and dropped
+	Duplicates   uint64 // repeats from the peer, dropped (ACKed unless their ACK is deferred)
+	Deferred     uint64 // messages queued with their ACK deferred until read (RecvQueue lines were unread)
 	Refused      uint64 // messages not ACKed: queue full or Deliver failed
 	PeerRestarts uint64 // new 00 from the peer (a restart, not an outage)
 	LastReceived time.Time

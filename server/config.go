@@ -35,7 +35,8 @@ type Config struct {
 	// MaxIDLen is the longest node ID, in bytes. Zero means 64.
 	MaxIDLen int
 	// RecvQueue is how many received lines a node's link holds for
-	// ReadLine before it stops acknowledging. Zero means 64.
+	// ReadLine acknowledged; beyond that, ACKs wait until the application
+	// reads (see link.Config.RecvQueue). Zero means 64.
 	RecvQueue int
 	// WritePause holds messages to a node until its first bytes on a new
 	// socket, then this long (legacy ESP8266 firmware needs it). Zero

@@ -56,8 +56,8 @@
 //	no bound on a line's length                   MaxLine: a longer line is dropped and counted     TestBadLines
 //	the partial line of a dead socket is glued    each socket starts with an empty line buffer      TestReplayServer/partial-line,
 //	onto the next socket's first line                                                               TestClientPartialLine
-//	ACK before queueing: a full queue loses an    ACK only once queued; a full queue holds the      TestFullQueueLosesNothing (2)
-//	ACKed message                                 socket, then leaves the message unACKed
+//	ACK before queueing: a full queue loses an    ACK only once queued; beyond RecvQueue unread     TestFullQueueLosesNothing,
+//	ACKed message                                 lines the ACK waits until the application reads   TestFullQueueQoSFalse (2)
 //	a non-hex id kills the node's reader          counted as malformed and dropped; link goes on    TestBadLines
 //	any peer may claim any ID                     not addressed by the link (server Config.Strict   none
 //	                                              limits IDs to Expected)
@@ -78,9 +78,15 @@
 // read twice. The no-wait tests have each legacy peer wait for the ACK of
 // its first message (see writeNoWait).
 //
-// (2) A message that finds our receive queue full for T/2 (or that Deliver
-// refuses) is left unACKed. A qos=false message is never repeated, so it is
-// lost and, since legacy peers count it as pending until ACKed, their later
-// qos+wait writes block for ever. Holding the read loop longer would
-// instead deadlock an application that waits for an ACK before it reads.
+// (2) A message that finds RecvQueue lines unread is queued with its ACK
+// deferred until the application has read enough: the peer's waiting
+// writes stop, its ACKs and keepalives are still read, and a qos=false
+// message is neither lost nor left unACKed (a legacy peer would otherwise
+// block its later qos+wait writes for ever). Only a message that finds
+// twice RecvQueue lines unread for T/2 (or that Deliver refuses) is left
+// unACKed; a qos=false one is then lost and a legacy peer blocks as
+// above. That takes a peer that writes qos=false messages without pause
+// to an application that has stopped reading. Holding the read loop for
+// ever instead would deadlock an application that waits for an ACK before
+// it reads.
 package conformance

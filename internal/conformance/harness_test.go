@@ -224,6 +224,10 @@ func ourClient(ctx context.Context, t *testing.T, cfg client.Config, ev *events)
 	}
 	cfg.Logger = testutil.Logger()
 	cfg.OnEvent = ev.add
+	if cfg.ReconnectDelay == 0 {
+		cfg.ReconnectDelay = 2 * cfg.Timeout
+	}
+	cfg.MaxReconnectDelay = cfg.ReconnectDelay // the legacy node's fixed wait
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatalf("client %s: dial: %v", cfg.ID, err)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -356,6 +357,85 @@ func TestFullQueueLosesNothing(t *testing.T) {
 		}
 		slowBurst(ctx, t, n, cl.Link, serverConnWrite(lc, true, true), serverConnWrite(lc, true, false))
 	})
+}
+
+// TestFullQueueQoSFalse: qos=false messages of a legacy peer that find our
+// receive queue full are queued with their ACK deferred until the
+// application reads. None is lost, and the peer's next qos+wait write,
+// which a legacy peer holds until every earlier id is ACKed (qos=false
+// ones too), waits for the application and then completes. (Before the
+// deferred ACK, a message that found the queue full for T/2 was left
+// unACKed: a qos=false one was lost, and that write blocked for ever.)
+func TestFullQueueQoSFalse(t *testing.T) {
+	t.Parallel()
+	const queue = 2
+	t.Run("server", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		srv := startServer(t, server.Config{RecvQueue: queue})
+		node := legacyNode(t, "fullnoqos", srv.addr)
+		sl, err := srv.Node(ctx, "fullnoqos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stalledApp(ctx, t, 2*queue, sl, nodeWrite(node, false, true), nodeWrite(node, true, true))
+	})
+	t.Run("client", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t)
+		lsrv := legacyServer(t)
+		cl := ourClient(ctx, t, client.Config{ID: "fullnoqos", Server: lsrv.Addr(), RecvQueue: queue}, newEvents())
+		lc, err := lsrv.Conn(ctx, "fullnoqos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stalledApp(ctx, t, 2*queue, cl.Link, serverConnWrite(lc, false, true), serverConnWrite(lc, true, true))
+	})
+}
+
+// stalledApp has the legacy peer write n qos=false messages to l, whose
+// application reads nothing for 2T, then a qos+wait one; then the
+// application reads: every message once, in order, and the qos+wait write
+// completes only then.
+func stalledApp(ctx context.Context, t *testing.T, n int, l *link.Link, noQoS, qosWait func(context.Context, string) error) {
+	t.Helper()
+	var want []string
+	for i := range n {
+		p := fmt.Sprintf("f%d", i)
+		want = append(want, p)
+		if err := noQoS(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = append(want, "last")
+	wrote := make(chan error, 1)
+	go func() { wrote <- qosWait(ctx, "last") }()
+	stall := time.NewTimer(2 * T) // longer than any hold of the read loop
+	defer stall.Stop()
+	select {
+	case <-stall.C:
+	case err := <-wrote:
+		t.Fatalf("the qos+wait write returned (%v) before the application read: an ACK was given too early", err)
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	var got []string
+	for range want {
+		s, err := l.ReadLine(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.TrimSuffix(s, "\n"))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read %q, want %q", got, want)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("the qos+wait write after qos=false ones: %v", err)
+	}
+	if st := l.Stats(); st.Refused != 0 || st.Deferred == 0 {
+		t.Fatalf("refused %d (want 0), deferred %d (want > 0)", st.Refused, st.Deferred)
+	}
 }
 
 // slowBurst has the legacy peer write n messages without wait to l, whose

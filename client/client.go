@@ -1,7 +1,10 @@
 // Package client is the node role of the Tether link, for nodes that run
 // Go: it connects to a Tether server or to the original micropython-iot
 // server, and keeps the link up across outages with the legacy node's
-// procedure (drop the network, wait 2T, reconnect, wait until stable).
+// procedure (drop the network, wait 2T, reconnect, wait until stable),
+// adding a random jitter to the wait and backing off exponentially while
+// attempts fail (Config.MaxReconnectDelay), so that a fleet of nodes does
+// not return all at once, nor hammer a server that stays down.
 //
 //	c, err := client.Dial(ctx, client.Config{ID: "7", Server: "gw.lan:8123"})
 //	if err != nil { ... } // no network or no server at start-up
@@ -33,6 +36,7 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	beat   atomic.Uint32
+	bo     backoff // used by Dial, then by run
 }
 
 // Dial connects to the server for the first time and returns a Client that
@@ -46,7 +50,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, log: cfg.Logger}
+	c := &Client{cfg: cfg, log: cfg.Logger,
+		bo: backoff{base: cfg.ReconnectDelay, max: cfg.MaxReconnectDelay, randN: cfg.randN}}
 	lc := link.Config{
 		ID:            cfg.ID,
 		Timeout:       cfg.Timeout,
@@ -131,8 +136,10 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 				return nil, err
 			}
 		}
-		c.log.Warn("cannot reach the server", "node", c.cfg.ID, "server", c.cfg.Server, "err", err)
-		if err := c.wait(ctx, c.cfg.ReconnectDelay); err != nil {
+		d, n := c.bo.next()
+		c.log.Warn("cannot reach the server; trying again", "node", c.cfg.ID, "server", c.cfg.Server,
+			"attempt", n, "delay", d, "err", err)
+		if err := c.wait(ctx, d); err != nil {
 			return nil, fmt.Errorf("client: dial: %w", err)
 		}
 	}
@@ -143,7 +150,7 @@ func (c *Client) start(ctx context.Context) (net.Conn, error) {
 func (c *Client) run(conn net.Conn) {
 	defer c.wg.Done()
 	for {
-		c.Link.Attach(c.ctx, conn)
+		up, err := c.serve(conn)
 		select {
 		case <-c.ctx.Done():
 			return
@@ -151,23 +158,50 @@ func (c *Client) run(conn net.Conn) {
 			return
 		default: // an outage
 		}
+		if up >= 2*c.cfg.Timeout {
+			c.bo.reset() // else the socket was one more failed attempt
+		}
 		for {
-			var err error
-			conn, err = c.reconnect()
-			if err == nil {
+			d, n := c.bo.next()
+			c.log.Info("reconnecting", "node", c.cfg.ID, "server", c.cfg.Server,
+				"attempt", n, "delay", d, "err", err)
+			if conn, err = c.reconnect(d); err == nil {
 				break
 			}
 			if c.ctx.Err() != nil {
 				return
 			}
-			c.log.Info("reconnect failed; trying again", "node", c.cfg.ID, "server", c.cfg.Server, "err", err)
 		}
 	}
 }
 
-// reconnect is the legacy outage procedure: drop the network, wait
-// ReconnectDelay, bring the network back, wait StableTime, connect.
-func (c *Client) reconnect() (net.Conn, error) {
+// serve runs the link on conn until the socket fails, and returns why and
+// how long the link was up on it. A watcher notes when the link comes up;
+// it ends then, or when the socket does.
+func (c *Client) serve(conn net.Conn) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	var upAt time.Time
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if c.Link.WaitUp(ctx) == nil {
+			if st := c.Link.Stats(); st.Up {
+				upAt = st.Since
+			}
+		}
+	}()
+	err := c.Link.Attach(c.ctx, conn)
+	cancel()
+	<-watched
+	if upAt.IsZero() {
+		return 0, err
+	}
+	return time.Since(upAt), err
+}
+
+// reconnect is the legacy outage procedure: drop the network, wait d,
+// bring the network back, wait StableTime, connect.
+func (c *Client) reconnect(d time.Duration) (net.Conn, error) {
 	ctx := c.ctx
 	r := c.cfg.Radio
 	if r != nil {
@@ -175,7 +209,7 @@ func (c *Client) reconnect() (net.Conn, error) {
 			c.log.Warn("radio disconnect failed", "node", c.cfg.ID, "err", err)
 		}
 	}
-	if err := c.wait(ctx, c.cfg.ReconnectDelay); err != nil {
+	if err := c.wait(ctx, d); err != nil {
 		return nil, err
 	}
 	if r != nil {

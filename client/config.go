@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"time"
 
@@ -44,10 +45,28 @@ type Config struct {
 	// RadioTimeout bounds each attempt to connect the Radio. Zero means
 	// 10 s.
 	RadioTimeout time.Duration
-	// ReconnectDelay is the wait after an outage before connecting again,
-	// so that the server surely notices the outage (a new socket would be
-	// refused as a duplicate while the old one looks up). Zero means 2T.
+	// ReconnectDelay is the least wait after an outage before connecting
+	// again, so that the server surely notices the outage (a new socket
+	// would be refused as a duplicate while the old one looks up), and
+	// between any two attempts. Zero means 2T; negative is an error. The
+	// first wait after an outage is random in [ReconnectDelay,
+	// 1.5 ReconnectDelay], so that nodes cut off together (a server
+	// restart) come back spread out; see MaxReconnectDelay for the waits
+	// after failed attempts.
 	ReconnectDelay time.Duration
+	// MaxReconnectDelay caps the wait between attempts to connect. Each
+	// consecutive failed attempt (the Radio cannot connect, the server
+	// refuses or cannot be reached, or the socket dies before the link
+	// has been up for 2T on it) doubles the range of the next wait: with
+	// the defaults [2T, 3T], [3T, 6T], [6T, 12T], then [8T, 16T] until a
+	// link stays up for 2T, which starts the waits afresh. Zero means
+	// 8 ReconnectDelay (16T, 32 s with the default T): nodes return within
+	// about half a minute of a server that comes back, and a server that
+	// stays down gets about a sixth of the connection attempts it would
+	// with no backoff. Set it to ReconnectDelay for the legacy node's
+	// fixed wait (no jitter, no backoff). Less than ReconnectDelay is an
+	// error.
+	MaxReconnectDelay time.Duration
 	// StableTime is the wait after the Radio has reconnected, to be sure
 	// the network is stable. Zero means 3 s with a Radio, none without.
 	// Negative means none.
@@ -63,7 +82,8 @@ type Config struct {
 	// error makes Dial fail with it. Nil means Dial fails.
 	BadNetwork func(ctx context.Context, err error) error
 	// BadServer is called when the server cannot be reached at start-up.
-	// Returning nil keeps trying (each try after ReconnectDelay);
+	// Returning nil keeps trying (waiting between tries as after an
+	// outage: see MaxReconnectDelay);
 	// returning an error makes Dial fail with it. Nil means Dial fails.
 	BadServer func(ctx context.Context, err error) error
 
@@ -82,7 +102,13 @@ type Config struct {
 	Events  chan<- link.Event
 
 	// Logger receives the client's log lines; nil means slog.Default().
+	// Each wait before an attempt to connect is one line with the
+	// attempt's number since the link was last stable and the delay.
 	Logger *slog.Logger
+
+	// randN, for tests only, returns a uniform random number in [0, n)
+	// for the reconnect jitter; nil means math/rand/v2's Int64N.
+	randN func(n int64) int64
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -106,6 +132,18 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReconnectDelay == 0 {
 		c.ReconnectDelay = 2 * c.Timeout
+	}
+	if c.ReconnectDelay < 0 {
+		return c, fmt.Errorf("client: negative ReconnectDelay %v", c.ReconnectDelay)
+	}
+	if c.MaxReconnectDelay == 0 {
+		c.MaxReconnectDelay = 8 * c.ReconnectDelay
+	}
+	if c.MaxReconnectDelay < c.ReconnectDelay {
+		return c, fmt.Errorf("client: MaxReconnectDelay %v is less than ReconnectDelay %v", c.MaxReconnectDelay, c.ReconnectDelay)
+	}
+	if c.randN == nil {
+		c.randN = rand.Int64N
 	}
 	if c.StableTime == 0 && c.Radio != nil {
 		c.StableTime = 3 * time.Second

@@ -55,6 +55,7 @@ Flags:
 type nodeFlags struct {
 	id, server, logLevel string
 	timeout, reconnect   time.Duration
+	maxReconnect         time.Duration
 	qos, wait            bool
 	retry, stay          bool
 	maxLine              int
@@ -74,7 +75,8 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&f.wait, "wait", true, "with qos, send a line only once the previous one is acknowledged (keeps order); false: send at once, up to 64 in flight")
 	fs.BoolVar(&f.retry, "retry", false, "if the server cannot be reached at start-up, keep trying instead of failing")
 	fs.BoolVar(&f.stay, "stay", false, "when stdin ends, stay connected and keep printing received lines until interrupted")
-	fs.DurationVar(&f.reconnect, "reconnect-delay", 0, "pause after an outage before reconnecting (0: 2T, as the original nodes)")
+	fs.DurationVar(&f.reconnect, "reconnect-delay", 0, "shortest pause after an outage before reconnecting (0: 2T, as the original nodes); a random jitter is added")
+	fs.DurationVar(&f.maxReconnect, "max-reconnect-delay", 0, "longest pause between attempts while they fail (0: 8 x reconnect-delay; equal to reconnect-delay: a fixed pause, no jitter nor backoff)")
 	fs.IntVar(&f.maxLine, "max-line", link.DefaultMaxLine, "longest line sent or received, in `bytes`")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug, info (state changes), warn, error")
 	if err := parseFlags(e, fs, args); err != nil {
@@ -95,12 +97,13 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg := client.Config{
-		ID:             f.id,
-		Server:         f.server,
-		Timeout:        f.timeout,
-		ReconnectDelay: f.reconnect,
-		MaxLine:        f.maxLine,
-		Logger:         log,
+		ID:                f.id,
+		Server:            f.server,
+		Timeout:           f.timeout,
+		ReconnectDelay:    f.reconnect,
+		MaxReconnectDelay: f.maxReconnect,
+		MaxLine:           f.maxLine,
+		Logger:            log,
 	}
 	if f.retry {
 		cfg.BadServer = func(ctx context.Context, err error) error {

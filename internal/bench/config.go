@@ -36,9 +36,10 @@ type Config struct {
 	// outages: 60 s / 2 s.
 	Idle time.Duration
 	// ReconnectDelay is the nodes' wait after an outage before connecting
-	// again (client.Config.ReconnectDelay). It is not part of the storm's
-	// time, which starts at the new server's first accept: 0 (the
-	// client's default, 2T) / 200 ms.
+	// again (client.Config.ReconnectDelay, without the client's jitter and
+	// backoff, so that the fleet comes back at once: the server's worst
+	// case). It is not part of the storm's time, which starts at the new
+	// server's first accept: 0 (2T) / 200 ms.
 	ReconnectDelay time.Duration
 	// PerIP is how many connections share one 127.x.y.z source address:
 	// 32 / 32.

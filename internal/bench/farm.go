@@ -45,7 +45,7 @@ type NodesSpec struct {
 	Addr           string        `json:"addr"`
 	N              int           `json:"n"`
 	Timeout        time.Duration `json:"timeout"`
-	ReconnectDelay time.Duration `json:"reconnect_delay"` // 0: the client's default, 2T
+	ReconnectDelay time.Duration `json:"reconnect_delay"` // 0: 2T; fixed, no jitter nor backoff
 	PerIP          int           `json:"per_ip"`          // nodes per 127.x.y.z source address
 }
 

@@ -53,6 +53,10 @@ func startNodes(ctx context.Context, spec NodesSpec) (*nodeSet, error) {
 		first error
 		sem   = make(chan struct{}, dialParallel)
 	)
+	reconnect := spec.ReconnectDelay
+	if reconnect == 0 {
+		reconnect = 2 * spec.Timeout
+	}
 	for i := range spec.N {
 		sem <- struct{}{}
 		wg.Add(1)
@@ -63,10 +67,13 @@ func startNodes(ctx context.Context, spec NodesSpec) (*nodeSet, error) {
 				ID:             fmt.Sprintf("n%06d", i),
 				Server:         spec.Addr,
 				Timeout:        spec.Timeout,
-				ReconnectDelay: spec.ReconnectDelay,
-				Dial:           dialerFrom(sourceIP(i, spec.PerIP), spec.Timeout),
-				OnEvent:        ns.event,
-				Logger:         log,
+				ReconnectDelay: reconnect,
+				// No jitter, no backoff: the whole fleet comes back at
+				// once, the worst case for the server.
+				MaxReconnectDelay: reconnect,
+				Dial:              dialerFrom(sourceIP(i, spec.PerIP), spec.Timeout),
+				OnEvent:           ns.event,
+				Logger:            log,
 			})
 			if err == nil {
 				ns.clients[i] = c

@@ -122,9 +122,11 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 			Server:         n.front().Addr(),
 			Timeout:        T,
 			ReconnectDelay: reconnect,
-			Dial:           n.dial,
-			Logger:         testutil.Logger(),
-			OnEvent:        func(ev link.Event) { n.watch.event(cliEnd, ev) },
+			// A fixed wait: these tests are about delivery, not backoff.
+			MaxReconnectDelay: reconnect,
+			Dial:              n.dial,
+			Logger:            testutil.Logger(),
+			OnEvent:           func(ev link.Event) { n.watch.event(cliEnd, ev) },
 		})
 		if err != nil {
 			t.Fatalf("%s: dial: %v", n.id, err)

@@ -30,6 +30,7 @@ func BenchmarkUplink(b *testing.B) {
 func BenchmarkDownlink(b *testing.B) {
 	ctx := context.Background()
 	cfg := gwConfigB(b, "")
+	cfg.Queue.MaxMessages = -1 // Send runs ahead of the node
 	g := startGatewayB(b, cfg)
 	n := dialNodeB(b, ctx, g.Addr().String(), "n")
 	if err := n.WaitUp(ctx); err != nil {

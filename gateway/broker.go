@@ -1,14 +1,17 @@
 package gateway
 
 import (
+	"errors"
+
 	"github.com/tether-iot/tether/gateway/bus"
 	"github.com/tether-iot/tether/gateway/store"
 )
 
 // fromBroker takes a message published on a node's down topic: a qos
 // message is stored in the node's queue before it is acknowledged to
-// the broker; a qos-off message is handed to the node's writer, or
-// dropped if too many wait.
+// the broker, or dropped (and acknowledged) if the queue is full; a
+// qos-off message is handed to the node's writer, or dropped if too many
+// wait.
 func (g *Gateway) fromBroker(m bus.Message) error {
 	id, qos, ok := g.topics.parseDown(m.Topic)
 	if !ok || !g.Owns(id) {
@@ -16,18 +19,29 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 	}
 	payload := string(m.Payload)
 	if err := g.checkSend(id, payload); err != nil {
+		g.drop(g.lookupNode(id), dropInvalid)
 		g.log.Warn("MQTT message for a node dropped", "topic", m.Topic, "err", err)
 		return nil
 	}
 	if !qos {
+		n := g.node(id)
 		select {
-		case g.node(id).fast <- payload:
+		case n.fast <- payload:
 		default:
-			g.log.Warn("qos-off message dropped: too many wait for the node", "node", id, "max", fastQueue)
+			g.drop(n, dropNoQoSFull)
+			if n.fastFull.hit() {
+				g.log.Warn("qos-off messages for the node dropped: too many wait; more are dropped until they drain to half",
+					"node", id, "max", fastQueue)
+			}
 		}
 		return nil
 	}
-	_, stored, err := g.st.Enqueue(id, payload, store.Origin{Client: m.Origin, PacketID: m.PacketID, Dup: m.Dup, Topic: m.Topic})
+	o := store.Origin{Client: m.Origin, PacketID: m.PacketID, Dup: m.Dup, Topic: m.Topic}
+	_, stored, err := g.st.Enqueue(id, payload, o, g.cfg.Queue.limit())
+	if errors.Is(err, store.ErrFull) {
+		g.dropFull(g.node(id))
+		return nil // acknowledged: the broker must not send it again
+	}
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-iot/tether/gateway/metrics"
+	"github.com/tether-iot/tether/gateway/store"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -20,6 +22,9 @@ const (
 	DefaultPrefix          = "tether"
 	DefaultDiscoveryPrefix = "homeassistant"
 	DefaultWebAddr         = ":8080"
+	// DefaultQueueMessages bounds each node's durable queue when
+	// Config.Queue.MaxMessages is zero.
+	DefaultQueueMessages = 1000
 	// BrokerNone as Config.MQTT.Broker turns MQTT off: no broker, no
 	// bridge; the gateway keeps its durable queues and its stdin/stdout.
 	BrokerNone = "none"
@@ -47,6 +52,8 @@ type Config struct {
 	// Data is the directory of the durable store (gateway.db). Empty
 	// means $XDG_STATE_HOME/tether, else ~/.local/state/tether.
 	Data string `yaml:"data"`
+	// Queue bounds each node's durable queue.
+	Queue QueueConfig `yaml:"queue"`
 
 	MQTT      MQTTConfig      `yaml:"mqtt"`
 	Routes    []Route         `yaml:"routes"`
@@ -75,6 +82,29 @@ type NodesConfig struct {
 	Expect []string `yaml:"expect"`
 	// Strict refuses nodes that are not in Expect.
 	Strict bool `yaml:"strict"`
+}
+
+// QueueConfig bounds each node's durable queue: the messages for the
+// node from its down topic, from routes and from Send, waiting to be
+// written to it. A full queue keeps what it has, in order (the message
+// being written included), and drops the newest, as mosquitto's
+// max_queued_messages does: a message from MQTT is dropped but still
+// acknowledged to the broker (which would otherwise send it again
+// forever), counted and logged once per episode; Send fails with
+// ErrQueueFull.
+type QueueConfig struct {
+	// MaxMessages is the most messages queued for one node. Zero means
+	// 1000 (DefaultQueueMessages); negative means no bound.
+	MaxMessages int `yaml:"max_messages"`
+	// MaxBytes is the most payload bytes queued for one node. Zero means
+	// no byte bound (MaxMessages × MaxLine bounds them); otherwise it
+	// must be at least MaxLine, so that any one message fits.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// limit is the store's form of q.
+func (q QueueConfig) limit() store.Limit {
+	return store.Limit{Messages: q.MaxMessages, Bytes: q.MaxBytes}
 }
 
 // MQTTConfig selects the broker.
@@ -135,6 +165,12 @@ type WebConfig struct {
 	Addr string `yaml:"addr"`
 	// Enabled turns the web server on; nil means on.
 	Enabled *bool `yaml:"enabled"`
+	// NodeMetrics chooses the per-node Prometheus series (label "node")
+	// on /metrics: "basic" (5 per node: up, messages in and out, stored
+	// and dropped messages), "full" (up to 22 per node) or "none". Empty
+	// means basic. Fleet totals are always exported. See
+	// metrics.NodeMetrics.
+	NodeMetrics string `yaml:"node_metrics"`
 }
 
 // On reports whether the web server is enabled.
@@ -175,6 +211,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Data == "" {
 		c.Data = DefaultDataDir()
 	}
+	if c.Queue.MaxMessages == 0 {
+		c.Queue.MaxMessages = DefaultQueueMessages
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -212,6 +251,16 @@ func (c Config) validate() error {
 	}
 	if c.MaxLine < 0 {
 		return bad("max_line", "must be positive (bytes)")
+	}
+	maxLine := c.MaxLine
+	if maxLine == 0 {
+		maxLine = link.DefaultMaxLine
+	}
+	if c.Queue.MaxBytes < 0 || (c.Queue.MaxBytes > 0 && c.Queue.MaxBytes < int64(maxLine)) {
+		return bad("queue.max_bytes", "%d: must be 0 (no byte bound) or at least max_line (%d), so that any message fits", c.Queue.MaxBytes, maxLine)
+	}
+	if _, err := metrics.ParseNodeMetrics(c.Web.NodeMetrics); err != nil {
+		return bad("web.node_metrics", "%q: write basic (the default), full or none", c.Web.NodeMetrics)
 	}
 	if strings.ContainsAny(c.Name, "/+#") {
 		return bad("name", "%q: a gateway name may not contain '/', '+' or '#'", c.Name)

@@ -26,6 +26,9 @@ func TestConfigErrors(t *testing.T) {
 		{"strict without expect", "nodes:\n  strict: true\n", 2, "expect"},
 		{"bad prefix", "mqtt:\n  prefix: a/#\n", 2, "mqtt.prefix"},
 		{"syntax", "listen: :8123\nmqtt: [\n", 2, ""},
+		{"byte bound below max_line", "max_line: 100\nqueue:\n  max_bytes: 99\n", 3, "queue.max_bytes"},
+		{"negative byte bound", "queue:\n  max_messages: 10\n  max_bytes: -1\n", 3, "queue.max_bytes"},
+		{"bad node metrics", "web:\n  addr: :8080\n  node_metrics: all\n", 3, "basic"},
 	} {
 		_, err := gateway.ParseConfig("gw.yaml", []byte(tc.text))
 		var ce *gateway.ConfigError
@@ -59,6 +62,26 @@ func TestDocExample(t *testing.T) {
 	}
 	if c.Listen != ":8123" || time.Duration(c.Timeout) != 2*time.Second || len(c.Routes) == 0 || !c.Discovery.Enabled || c.Web.Addr != ":8080" {
 		t.Errorf("unexpected config from the doc: %+v", c)
+	}
+	if c.Queue.MaxMessages != gateway.DefaultQueueMessages || c.Queue.MaxBytes != 0 || c.Web.NodeMetrics != "basic" {
+		t.Errorf("the doc's queue and node_metrics are not the defaults: %+v %q", c.Queue, c.Web.NodeMetrics)
+	}
+}
+
+// TestQueueDefault: a zero Config bounds each node's queue to 1000
+// messages; a negative bound is none.
+func TestQueueDefault(t *testing.T) {
+	g, err := gateway.New(gateway.Config{Data: t.TempDir(), MQTT: gateway.MQTTConfig{Broker: gateway.BrokerNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if q := g.Config().Queue; q.MaxMessages != 1000 || q.MaxBytes != 0 {
+		t.Errorf("default queue bounds %+v, want 1000 messages, no byte bound", q)
+	}
+	c, err := gateway.ParseConfig("q.yaml", []byte("queue:\n  max_messages: -1\n"))
+	if err != nil || c.Queue.MaxMessages != -1 {
+		t.Errorf("max_messages -1: %+v, %v", c.Queue, err)
 	}
 }
 

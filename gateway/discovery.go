@@ -78,7 +78,7 @@ func (g *Gateway) announce(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := g.bus.Publish(ctx, p.topic, b, true); err != nil {
+		if err := g.publish(ctx, pubDiscovery, p.topic, b, true); err != nil {
 			return err
 		}
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/tether-iot/tether/gateway/bus"
+	"github.com/tether-iot/tether/gateway/metrics"
 	"github.com/tether-iot/tether/gateway/store"
 	"github.com/tether-iot/tether/gateway/web"
 	"github.com/tether-iot/tether/internal/wire"
@@ -88,6 +89,8 @@ type Gateway struct {
 	wg        sync.WaitGroup
 	ln        net.Listener
 
+	stats stats
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -130,12 +133,16 @@ func New(cfg Config) (*Gateway, error) {
 		Configure: g.configure,
 	}
 	if cfg.Web.On() {
+		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
+		col := metrics.New(metrics.Config{Stored: st.Len, Dropped: g.droppedOf, NodeMetrics: level})
+		col.Registry().MustRegister(collector{g})
 		g.web, err = web.New(web.Config{
-			Addr:   cfg.Web.Addr,
-			Title:  "Tether gateway " + cfg.Name,
-			Logger: cfg.Logger,
-			Stored: st.Len,
-			Extra:  g.webExtra,
+			Addr:    cfg.Web.Addr,
+			Title:   "Tether gateway " + cfg.Name,
+			Logger:  cfg.Logger,
+			Metrics: col,
+			Queue:   g.webQueue,
+			Extra:   g.webExtra,
 		})
 		if err != nil {
 			st.Close()
@@ -200,7 +207,8 @@ func (g *Gateway) webExtra(id string) map[string]any {
 	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
 }
 
-// Queued returns how many messages wait in node id's durable queue.
+// Queued returns how many messages wait in node id's durable queue (see
+// Queue).
 func (g *Gateway) Queued(id string) int { return g.st.Len(id) }
 
 // Owns reports whether this gateway serves node id: every node if no
@@ -367,7 +375,7 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			return err
 		}
 	}
-	return g.bus.Publish(ctx, g.topics.Gateway(g.cfg.Name), online, true)
+	return g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), online, true)
 }
 
 func (g *Gateway) tlsConfig() (*tls.Config, error) {
@@ -398,7 +406,9 @@ func (g *Gateway) tlsConfig() (*tls.Config, error) {
 }
 
 // Send queues payload for node id durably and returns; the node's
-// writer delivers it with qos, exactly once, when the node is up.
+// writer delivers it with qos, exactly once, when the node is up. If
+// the node's queue is full (Config.Queue) the message is not queued and
+// the error wraps ErrQueueFull.
 func (g *Gateway) Send(ctx context.Context, id, payload string) error {
 	if err := g.checkSend(id, payload); err != nil {
 		return err
@@ -412,7 +422,12 @@ func (g *Gateway) Send(ctx context.Context, id, payload string) error {
 	if closed {
 		return ErrClosed
 	}
-	if _, _, err := g.st.Enqueue(id, payload, store.Origin{}); err != nil {
+	_, _, err := g.st.Enqueue(id, payload, store.Origin{}, g.cfg.Queue.limit())
+	if errors.Is(err, store.ErrFull) {
+		q := g.cfg.Queue
+		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_messages %d, queue.max_bytes %d)", id, ErrQueueFull, q.MaxMessages, q.MaxBytes)
+	}
+	if err != nil {
 		return err
 	}
 	g.node(id).kick()
@@ -496,7 +511,7 @@ func (g *Gateway) finish(clean bool) {
 	if g.bus != nil {
 		if clean {
 			ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
-			if err := g.bus.Publish(ctx, g.topics.Gateway(g.cfg.Name), []byte("offline"), true); err != nil {
+			if err := g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), []byte("offline"), true); err != nil {
 				g.log.Warn("MQTT: could not publish the gateway's offline state", "err", err)
 			}
 			cancel()

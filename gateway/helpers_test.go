@@ -54,6 +54,15 @@ func startMosquitto(t *testing.T) string {
 // listener and returns its address.
 func startMosquittoConf(t *testing.T, extra string) string {
 	t.Helper()
+	addr := freePort(t)
+	runMosquitto(t, addr, extra)
+	return addr
+}
+
+// runMosquitto starts mosquitto on addr with extra config lines for its
+// listener. It is killed by stop, or at the end of the test.
+func runMosquitto(t *testing.T, addr, extra string) (stop func()) {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, e := os.Stat("/usr/sbin/mosquitto"); e == nil {
@@ -62,7 +71,6 @@ func startMosquittoConf(t *testing.T, extra string) string {
 			t.Fatal("mosquitto not found: install mosquitto (apt-get install mosquitto) or run ./scripts/test")
 		}
 	}
-	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	text := fmt.Sprintf("user root\nlistener %s 127.0.0.1\n%spersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n", port, extra)
@@ -101,11 +109,15 @@ func startMosquittoConf(t *testing.T, extra string) string {
 			close(ready)
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-logDone
-		_ = cmd.Wait()
-	})
+	var stopOnce sync.Once
+	stop = func() {
+		stopOnce.Do(func() {
+			cancel()
+			<-logDone
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
 	<-ready
 	logMu.Lock()
 	ok := strings.Contains(logText.String(), "running")
@@ -113,7 +125,7 @@ func startMosquittoConf(t *testing.T, extra string) string {
 	if !ok {
 		t.Fatalf("mosquitto did not start:\n%s", logText.String())
 	}
-	return addr
+	return stop
 }
 
 // gwConfig is a gateway config for tests: loopback, short T, no web.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-iot/tether/link"
@@ -20,6 +21,10 @@ type nodeState struct {
 	fast  chan string   // qos-off messages, dropped when full
 	state sync.Mutex    // serializes the retained state publishes
 	ready chan struct{} // closed once subscribed and announced
+
+	dropped  atomic.Uint64 // messages for the node dropped, for any reason
+	full     episode       // its durable queue is full: new messages dropped
+	fastFull episode       // its qos-off queue is full
 }
 
 func (n *nodeState) kick() {
@@ -102,6 +107,7 @@ func (g *Gateway) runNode(n *nodeState) {
 			return // it stays in the store (and in the link until Shutdown drains it)
 		case errors.Is(err, link.ErrEmpty), errors.Is(err, link.ErrNewline),
 			errors.Is(err, link.ErrTooLong), errors.Is(err, link.ErrNotUTF8):
+			g.drop(n, dropInvalid)
 			g.log.Error("message can never be written to the node: dropped", "node", n.id, "err", err)
 		default:
 			g.log.Error("write to node failed; retrying", "node", n.id, "err", err)
@@ -115,6 +121,7 @@ func (g *Gateway) runNode(n *nodeState) {
 			// window drops the repeat.
 			g.log.Error("store: cannot remove a delivered message", "node", n.id, "err", err)
 		}
+		g.drained(n)
 	}
 }
 
@@ -128,6 +135,9 @@ func (g *Gateway) runFast(n *nodeState) {
 		case p = <-n.fast:
 		case <-g.ctx.Done():
 			return
+		}
+		if dropped, ended := n.fastFull.end(func() bool { return len(n.fast) <= fastQueue/2 }); ended {
+			g.log.Info("qos-off messages for the node are taken again", "node", n.id, "dropped", dropped)
 		}
 		if l == nil {
 			var err error
@@ -196,7 +206,7 @@ func (g *Gateway) publishState(n *nodeState) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
 	defer cancel()
-	if err := g.bus.Publish(ctx, g.topics.State(n.id), []byte(state), true); err != nil {
+	if err := g.publish(ctx, pubState, g.topics.State(n.id), []byte(state), true); err != nil {
 		g.log.Warn("MQTT: node state not published", "node", n.id, "state", state, "err", err)
 	}
 }
@@ -245,7 +255,7 @@ func (g *Gateway) deliver(ctx context.Context, id string, m link.Message) error 
 	defer cancel()
 	if g.bus != nil {
 		p := []byte(m.Payload)
-		if err := g.bus.Publish(ctx, g.topics.Up(id), p, false); err != nil {
+		if err := g.publish(ctx, pubUp, g.topics.Up(id), p, false); err != nil {
 			return err
 		}
 		for _, r := range g.routes[id] {
@@ -253,7 +263,7 @@ func (g *Gateway) deliver(ctx context.Context, id string, m link.Message) error 
 			if r.Reliable() {
 				topic = g.topics.Down(r.To)
 			}
-			if err := g.bus.Publish(ctx, topic, p, false); err != nil {
+			if err := g.publish(ctx, pubRoute, topic, p, false); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tether-iot/tether/link"
@@ -10,9 +12,12 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 }
 
-// The metrics read from the server and its links on each scrape. Per-node
-// series carry a "node" label: Tether fleets are boards in the tens or
-// hundreds, and which node flaps is what an operator asks.
+// The metrics read from the server and its links on each scrape.
+//
+// Fleet series (tether_nodes_*) sum every node's counters and have no
+// node label: they are always exported, and their number does not grow
+// with the fleet. Per-node series (tether_node_*) carry a "node" label;
+// Config.NodeMetrics chooses which of them are exported (see NodeMetrics).
 var (
 	descTimeout    = desc("timeout_seconds", "The server's T: a node is declared down after T without a byte from it.")
 	descNodes      = desc("nodes", "Nodes that have connected at least once.")
@@ -22,11 +27,28 @@ var (
 	descRejected   = desc("handshake_rejections_total", "Connections turned away before or at the ID line, by reason.", "reason")
 	descUnknownID  = desc("unknown_ids_total", "Node IDs not in the expected set: rejected by a strict server, accepted otherwise.")
 
-	descUp          = desc("node_up", "1 if the node's link is up, else 0.", "node")
+	descAllReconnects = desc("nodes_reconnects_total", "Reconnections of all nodes (connects after each node's first).")
+	descAllMessages   = desc("nodes_messages_total", "Messages of all nodes, by direction: in = new messages received from nodes, out = first transmissions to them (qos or not).", "direction")
+	descAllAcked      = desc("nodes_qos_acked_total", "Qos messages to nodes that they acknowledged.")
+	descAllRepeats    = desc("nodes_qos_repeats_total", "Qos retransmissions to nodes (after the first transmission).")
+	descAllDuplicates = desc("nodes_duplicates_total", "Repeats received from nodes, acknowledged and dropped.")
+	descAllRefused    = desc("nodes_refused_total", "Messages from nodes not acknowledged (receive queue full or delivery failed); the nodes repeat them.")
+	descAllRestarts   = desc("nodes_restarts_total", "Restarts of nodes (a new message 00).")
+	descAllBadLines   = desc("nodes_bad_lines_total", "Bad lines received from nodes, by reason.", "reason")
+	descAllEvDropped  = desc("nodes_events_dropped_total", "Link events that found a subscriber's channel full.")
+	descAllPending    = desc("nodes_pending_messages", "Qos messages to nodes awaiting their ACK.")
+	descAllQueued     = desc("nodes_queued_messages", "Messages to nodes waiting in memory to be sent or acknowledged.")
+
+	// Basic per-node series.
+	descUp       = desc("node_up", "1 if the node's link is up, else 0.", "node")
+	descMessages = desc("node_messages_total", "Messages, by direction: in = new messages received from the node, out = first transmissions to it (qos or not).", "node", "direction")
+	descStored   = desc("node_stored_messages", "Messages to the node waiting in the gateway's durable store.", "node")
+	descDropped  = desc("node_dropped_messages_total", "Messages to the node that the gateway dropped: its durable queue was full, too many qos-off messages waited, or the message could never be written.", "node")
+
+	// Full per-node series.
 	descSince       = desc("node_state_since_timestamp_seconds", "When the node last went up or down (Unix time).", "node")
 	descConnects    = desc("node_connects_total", "Sockets attached for the node.", "node")
 	descReconnects  = desc("node_reconnects_total", "Reconnections of the node (connects after the first).", "node")
-	descMessages    = desc("node_messages_total", "Messages, by direction: in = new messages received from the node, out = first transmissions to it (qos or not).", "node", "direction")
 	descAcked       = desc("node_qos_acked_total", "Qos messages to the node that it acknowledged.", "node")
 	descRepeats     = desc("node_qos_repeats_total", "Qos retransmissions to the node (after the first transmission).", "node")
 	descDuplicates  = desc("node_duplicates_total", "Repeats received from the node, acknowledged and dropped.", "node")
@@ -35,23 +57,36 @@ var (
 	descBadLines    = desc("node_bad_lines_total", "Bad lines received from the node, by reason.", "node", "reason")
 	descPending     = desc("node_pending_messages", "Qos messages to the node awaiting their ACK.", "node")
 	descQueued      = desc("node_queued_messages", "Messages to the node waiting in memory to be sent or acknowledged.", "node")
-	descStored      = desc("node_stored_messages", "Messages to the node waiting in the gateway's durable store.", "node")
 	descLastRecv    = desc("node_last_receive_timestamp_seconds", "When the last new message came from the node (Unix time; absent before the first).", "node")
 	descLastRTT     = desc("node_last_ack_rtt_seconds", "Round trip of the node's last qos message acknowledged on its first transmission.", "node")
 	descPeerTimeout = desc("node_peer_timeout_seconds", "The node's T as inferred from its keepalive rhythm (absent until known).", "node")
 	descEvDropped   = desc("node_events_dropped_total", "Link events that found a subscriber's channel full.", "node")
 )
 
-var allDescs = []*prometheus.Desc{
+var fleetDescs = []*prometheus.Desc{
 	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID,
-	descUp, descSince, descConnects, descReconnects, descMessages, descAcked, descRepeats,
-	descDuplicates, descRefused, descRestarts, descBadLines, descPending, descQueued,
-	descStored, descLastRecv, descLastRTT, descPeerTimeout, descEvDropped,
+	descAllReconnects, descAllMessages, descAllAcked, descAllRepeats, descAllDuplicates, descAllRefused,
+	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued,
+}
+
+var basicDescs = []*prometheus.Desc{descUp, descMessages, descStored, descDropped}
+
+var fullDescs = []*prometheus.Desc{
+	descSince, descConnects, descReconnects, descAcked, descRepeats, descDuplicates, descRefused,
+	descRestarts, descBadLines, descPending, descQueued, descLastRecv, descLastRTT, descPeerTimeout,
+	descEvDropped,
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
+	descs := fleetDescs
+	switch c.perNode {
+	case NodeBasic:
+		descs = slices.Concat(descs, basicDescs)
+	case NodeFull:
+		descs = slices.Concat(descs, basicDescs, fullDescs)
+	}
+	for _, d := range descs {
 		ch <- d
 	}
 	c.rtt.Describe(ch)
@@ -92,18 +127,51 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	links := srv.Links()
-	up := 0
+	var all link.Stats
+	up, reconnects := 0, 0
 	for _, l := range links {
 		st := l.Stats()
 		if st.Up {
 			up++
 		}
-		c.collectNode(ch, st)
+		reconnects += max(st.Connects-1, 0)
+		all.Received += st.Received
+		all.Sent += st.Sent
+		all.Acked += st.Acked
+		all.Repeats += st.Repeats
+		all.Duplicates += st.Duplicates
+		all.Refused += st.Refused
+		all.PeerRestarts += st.PeerRestarts
+		all.TooLong += st.TooLong
+		all.Malformed += st.Malformed
+		all.NotUTF8 += st.NotUTF8
+		all.EventsDropped += st.EventsDropped
+		all.Pending += st.Pending
+		all.Queued += st.Queued
+		if c.perNode != NodeNone {
+			c.collectNode(ch, st)
+		}
 	}
 	gauge(descNodes, float64(len(links)))
 	gauge(descNodesUp, float64(up))
+	counter(descAllReconnects, uint64(reconnects))
+	counter(descAllMessages, all.Received, "in")
+	counter(descAllMessages, all.Sent, "out")
+	counter(descAllAcked, all.Acked)
+	counter(descAllRepeats, all.Repeats)
+	counter(descAllDuplicates, all.Duplicates)
+	counter(descAllRefused, all.Refused)
+	counter(descAllRestarts, all.PeerRestarts)
+	counter(descAllBadLines, all.TooLong, "too_long")
+	counter(descAllBadLines, all.Malformed, "malformed")
+	counter(descAllBadLines, all.NotUTF8, "not_utf8")
+	counter(descAllEvDropped, all.EventsDropped)
+	gauge(descAllPending, float64(all.Pending))
+	gauge(descAllQueued, float64(all.Queued))
 }
 
+// collectNode sends node st's series: the basic ones, and with NodeFull
+// the others.
 func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats) {
 	id := st.ID
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -117,11 +185,20 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats) {
 		upv = 1
 	}
 	gauge(descUp, upv)
+	counter(descMessages, st.Received, "in")
+	counter(descMessages, st.Sent, "out")
+	if c.stored != nil {
+		gauge(descStored, float64(c.stored(id)))
+	}
+	if c.dropped != nil {
+		counter(descDropped, c.dropped(id))
+	}
+	if c.perNode != NodeFull {
+		return
+	}
 	gauge(descSince, unix(st.Since))
 	counter(descConnects, uint64(st.Connects))
 	counter(descReconnects, uint64(max(st.Connects-1, 0)))
-	counter(descMessages, st.Received, "in")
-	counter(descMessages, st.Sent, "out")
 	counter(descAcked, st.Acked)
 	counter(descRepeats, st.Repeats)
 	counter(descDuplicates, st.Duplicates)
@@ -133,9 +210,6 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats) {
 	counter(descEvDropped, st.EventsDropped)
 	gauge(descPending, float64(st.Pending))
 	gauge(descQueued, float64(st.Queued))
-	if c.stored != nil {
-		gauge(descStored, float64(c.stored(id)))
-	}
 	if !st.LastReceived.IsZero() {
 		gauge(descLastRecv, unix(st.LastReceived))
 	}

@@ -26,12 +26,16 @@ func Example() {
 	col.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	sc := bufio.NewScanner(rec.Body)
 	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "tether_nodes") || strings.HasPrefix(line, "tether_timeout") {
-			fmt.Println(line)
+		for _, name := range []string{"tether_nodes ", "tether_nodes_up ", "tether_nodes_messages_total{", "tether_timeout_seconds "} {
+			if strings.HasPrefix(sc.Text(), name) {
+				fmt.Println(sc.Text())
+			}
 		}
 	}
 	// Output:
 	// tether_nodes 0
+	// tether_nodes_messages_total{direction="in"} 0
+	// tether_nodes_messages_total{direction="out"} 0
 	// tether_nodes_up 0
 	// tether_timeout_seconds 2
 }

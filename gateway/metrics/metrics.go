@@ -3,6 +3,11 @@
 // duplicates, bad lines by reason, handshake rejections and an ACK
 // round-trip histogram.
 //
+// Every counter is exported summed over the fleet (tether_nodes_*, a fixed
+// number of series). Per-node series (tether_node_*, label "node") cost
+// series per node: Config.NodeMetrics chooses none, a basic few (the
+// default) or all of them (see NodeMetrics).
+//
 // A Collector reads each link's Stats when it is scraped, so it costs
 // nothing between scrapes; only the round-trip histogram is fed as ACKs
 // arrive, through the link.Config hook that Configure installs:
@@ -17,6 +22,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -46,8 +52,17 @@ type Config struct {
 	// Stored, if set, returns how many messages for node id wait in the
 	// gateway's durable store; it is exported as tether_node_stored_messages.
 	// It is called on every scrape, once per node, and must be safe for
-	// concurrent use.
+	// concurrent use and quick.
 	Stored func(id string) int
+
+	// Dropped, if set, returns how many messages for node id the gateway
+	// dropped (its queue was full, ...); it is exported as
+	// tether_node_dropped_messages_total. Same rules as Stored.
+	Dropped func(id string) uint64
+
+	// NodeMetrics chooses the per-node series; the zero value (and any
+	// unknown value) is NodeBasic.
+	NodeMetrics NodeMetrics
 
 	// RTTBuckets are the histogram's upper bounds in seconds; nil means
 	// DefaultRTTBuckets.
@@ -61,10 +76,57 @@ type Config struct {
 // Collector is a prometheus.Collector for a Tether server. Its methods are
 // safe for concurrent use.
 type Collector struct {
-	srv    atomic.Pointer[server.Server]
-	stored func(id string) int
-	rtt    prometheus.Histogram
-	reg    *prometheus.Registry
+	srv     atomic.Pointer[server.Server]
+	stored  func(id string) int
+	dropped func(id string) uint64
+	perNode NodeMetrics
+	rtt     prometheus.Histogram
+	reg     *prometheus.Registry
+}
+
+// NodeMetrics chooses which per-node series (label "node") a Collector
+// exports. The fleet sums (tether_nodes_*) are always exported.
+type NodeMetrics int
+
+// The NodeMetrics levels.
+const (
+	// NodeBasic exports 5 series per node, what a fleet dashboard
+	// shows: tether_node_up, tether_node_messages_total (in and out),
+	// tether_node_stored_messages and tether_node_dropped_messages_total
+	// (the last two with Config.Stored and Config.Dropped).
+	NodeBasic NodeMetrics = iota
+	// NodeFull adds every other per-node series: up to 22 per node, for
+	// fleets of tens or hundreds of nodes, or to debug.
+	NodeFull
+	// NodeNone exports no per-node series: for fleets of many thousands
+	// (the status page and its JSON API still show each node).
+	NodeNone
+)
+
+// String returns "basic", "full" or "none".
+func (n NodeMetrics) String() string {
+	switch n {
+	case NodeBasic:
+		return "basic"
+	case NodeFull:
+		return "full"
+	case NodeNone:
+		return "none"
+	}
+	return fmt.Sprintf("NodeMetrics(%d)", int(n))
+}
+
+// ParseNodeMetrics parses "basic" (or ""), "full" or "none".
+func ParseNodeMetrics(s string) (NodeMetrics, error) {
+	switch s {
+	case "", "basic":
+		return NodeBasic, nil
+	case "full":
+		return NodeFull, nil
+	case "none":
+		return NodeNone, nil
+	}
+	return 0, fmt.Errorf("metrics: per-node metrics %q: write basic, full or none", s)
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -76,7 +138,9 @@ func New(cfg Config) *Collector {
 		buckets = DefaultRTTBuckets
 	}
 	c := &Collector{
-		stored: cfg.Stored,
+		stored:  cfg.Stored,
+		dropped: cfg.Dropped,
+		perNode: cfg.NodeMetrics,
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace,
 			Name:      "ack_rtt_seconds",
@@ -84,6 +148,9 @@ func New(cfg Config) *Collector {
 			Buckets:   buckets,
 		}),
 		reg: prometheus.NewRegistry(),
+	}
+	if c.perNode < NodeBasic || c.perNode > NodeNone {
+		c.perNode = NodeBasic
 	}
 	c.srv.Store(cfg.Server)
 	c.reg.MustRegister(c)

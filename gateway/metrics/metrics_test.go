@@ -20,7 +20,11 @@ func TestScrape(t *testing.T) {
 	defer cancel()
 	const T = 300 * time.Millisecond
 
-	col := metrics.New(metrics.Config{Stored: func(id string) int { return len(id) }})
+	col := metrics.New(metrics.Config{
+		Stored:      func(id string) int { return len(id) },
+		Dropped:     func(id string) uint64 { return 10 * uint64(len(id)) },
+		NodeMetrics: metrics.NodeFull,
+	})
 	srv, err := server.New(server.Config{Timeout: T, Configure: col.Configure, Logger: tutil.Logger()})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +116,26 @@ tether_node_reconnects_total{node="raw"} 0
 tether_node_stored_messages{node="a"} 1
 tether_node_stored_messages{node="bb"} 2
 tether_node_stored_messages{node="raw"} 3
+# HELP tether_node_dropped_messages_total Messages to the node that the gateway dropped: its durable queue was full, too many qos-off messages waited, or the message could never be written.
+# TYPE tether_node_dropped_messages_total counter
+tether_node_dropped_messages_total{node="a"} 10
+tether_node_dropped_messages_total{node="bb"} 20
+tether_node_dropped_messages_total{node="raw"} 30
+# HELP tether_nodes_messages_total Messages of all nodes, by direction: in = new messages received from nodes, out = first transmissions to them (qos or not).
+# TYPE tether_nodes_messages_total counter
+tether_nodes_messages_total{direction="in"} 3
+tether_nodes_messages_total{direction="out"} 3
+# HELP tether_nodes_qos_acked_total Qos messages to nodes that they acknowledged.
+# TYPE tether_nodes_qos_acked_total counter
+tether_nodes_qos_acked_total 3
+# HELP tether_nodes_bad_lines_total Bad lines received from nodes, by reason.
+# TYPE tether_nodes_bad_lines_total counter
+tether_nodes_bad_lines_total{reason="malformed"} 1
+tether_nodes_bad_lines_total{reason="not_utf8"} 1
+tether_nodes_bad_lines_total{reason="too_long"} 1
+# HELP tether_nodes_reconnects_total Reconnections of all nodes (connects after each node's first).
+# TYPE tether_nodes_reconnects_total counter
+tether_nodes_reconnects_total 0
 # HELP tether_timeout_seconds The server's T: a node is declared down after T without a byte from it.
 # TYPE tether_timeout_seconds gauge
 tether_timeout_seconds 0.3
@@ -119,7 +143,9 @@ tether_timeout_seconds 0.3
 	names := []string{
 		"tether_nodes", "tether_nodes_up", "tether_node_up", "tether_node_messages_total",
 		"tether_node_qos_acked_total", "tether_node_bad_lines_total", "tether_node_reconnects_total",
-		"tether_node_stored_messages", "tether_timeout_seconds",
+		"tether_node_stored_messages", "tether_timeout_seconds", "tether_node_dropped_messages_total",
+		"tether_nodes_messages_total", "tether_nodes_qos_acked_total", "tether_nodes_bad_lines_total",
+		"tether_nodes_reconnects_total",
 	}
 	if err := testutil.ScrapeAndCompare(hs.URL, strings.NewReader(want), names...); err != nil {
 		t.Error(err)

@@ -1,11 +1,15 @@
 // Package store is the gateway's durable state, in one bbolt file: for
 // each node, the link's sequence state (the next id the gateway sends and
 // the node's de-duplication window) and the queue of messages waiting to
-// be written to it; and, for MQTT de-duplication, the last message stored
-// from each publisher.
+// be written to it, with its depth; and, for MQTT de-duplication, the last
+// message stored from each publisher.
 //
 // Every change is one bbolt transaction, committed to disk (fsync) before
 // the call returns: what a call reported stored survives a crash.
+//
+// Each queue's depth (messages and payload bytes) is stored with it, in
+// the same transactions, and mirrored in memory: Depth and Total cost no
+// disk access, and Enqueue can refuse a message past a Limit (ErrFull).
 package store
 
 import (
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tether-iot/tether/link"
@@ -26,6 +31,10 @@ import (
 // ErrLocked means another process has the store open.
 var ErrLocked = errors.New("store: the data directory is in use by another process")
 
+// ErrFull is returned by Enqueue when the node's queue is at its Limit:
+// the message was not stored.
+var ErrFull = errors.New("store: the node's queue is full")
+
 // FileName is the store's file in its data directory.
 const FileName = "gateway.db"
 
@@ -34,12 +43,23 @@ var (
 	bucketDedup = []byte("dedup")
 	keyNext     = []byte("next")
 	keyWindow   = []byte("window")
+	keyDepth    = []byte("depth")
 	bucketQueue = []byte("queue")
 )
 
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+
+	// qmu is held around every transaction that changes a queue's
+	// depth, and until the depths below are updated: under it they are
+	// exact, which Enqueue's limit needs. (bbolt runs one writer at a
+	// time anyway.)
+	qmu sync.Mutex
+	// mu guards depths and total, which are the committed depths.
+	mu     sync.Mutex
+	depths map[string]Depth // nodes with a non-empty queue
+	total  Depth
 }
 
 // Item is one queued message for a node.
@@ -67,18 +87,21 @@ func Open(dir string, wait time.Duration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	s := &Store{db: db, depths: make(map[string]Depth)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketNodes); err != nil {
 			return err
 		}
-		_, err := tx.CreateBucketIfNotExists(bucketDedup)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketDedup); err != nil {
+			return err
+		}
+		return s.loadDepths(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
 // Path returns the store's file.
@@ -172,8 +195,10 @@ type Origin struct {
 // number. If o.Dup is set and the last message stored from o.Client had
 // the same packet id, topic and payload, it is a redelivery of a message
 // stored but not acknowledged before a crash: nothing is stored and
-// stored is false.
-func (s *Store) Enqueue(id, payload string, o Origin) (seq uint64, stored bool, err error) {
+// stored is false. Otherwise, if the queue is at lim, nothing is stored
+// and the error is ErrFull: the queue, and the order of what is in it,
+// are left as they were.
+func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, stored bool, err error) {
 	var mark []byte
 	if o.Client != "" {
 		h := sha256.New()
@@ -183,9 +208,17 @@ func (s *Store) Enqueue(id, payload string, o Origin) (seq uint64, stored bool, 
 		mark = binary.BigEndian.AppendUint16(nil, o.PacketID)
 		mark = h.Sum(mark)
 	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	d := s.Depth(id)
+	full := false
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		dd := tx.Bucket(bucketDedup)
 		if mark != nil && o.Dup && bytes.Equal(dd.Get([]byte(o.Client)), mark) {
+			return nil
+		}
+		if !lim.fits(d, len(payload)) {
+			full = true
 			return nil
 		}
 		b, err := node(tx, id)
@@ -203,14 +236,23 @@ func (s *Store) Enqueue(id, payload string, o Origin) (seq uint64, stored bool, 
 		if err := q.Put(seqKey(seq), encodeItem(Item{Payload: payload})); err != nil {
 			return err
 		}
+		d = d.add(1, len(payload))
+		if err := b.Put(keyDepth, d.encode()); err != nil {
+			return err
+		}
 		stored = true
 		if mark != nil {
 			return dd.Put([]byte(o.Client), mark)
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, false, fmt.Errorf("store: enqueue for %q: %w", id, err)
+	case full:
+		return 0, false, ErrFull
+	case stored:
+		s.setDepth(id, d)
 	}
 	return seq, stored, nil
 }
@@ -238,19 +280,8 @@ func (s *Store) Head(id string) (it Item, ok bool, err error) {
 	return it, ok, err
 }
 
-// Len returns how many messages wait in node's queue.
-func (s *Store) Len(id string) int {
-	n := 0
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		if b, _ := node(tx, id); b != nil {
-			if q := b.Bucket(bucketQueue); q != nil {
-				n = q.Stats().KeyN
-			}
-		}
-		return nil
-	})
-	return n
-}
+// Len returns how many messages wait in node's queue (see Depth).
+func (s *Store) Len(id string) int { return s.Depth(id).Messages }
 
 // Assign records that queued message seq of node was given link id,
 // and that the next id is link.NextID(id), in one transaction.
@@ -277,21 +308,41 @@ func (s *Store) Assign(id string, seq uint64, linkID uint8) error {
 }
 
 // Remove deletes message seq from node's queue (it was acknowledged, or
-// can never be sent).
+// can never be sent). Removing a message that is not there does nothing.
 func (s *Store) Remove(id string, seq uint64) error {
-	return s.update(id, func(b *bolt.Bucket) error {
-		if q := b.Bucket(bucketQueue); q != nil {
-			return q.Delete(seqKey(seq))
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	d := s.Depth(id)
+	removed := false
+	err := s.update(id, func(b *bolt.Bucket) error {
+		q := b.Bucket(bucketQueue)
+		if q == nil {
+			return nil
 		}
-		return nil
+		v := q.Get(seqKey(seq))
+		if v == nil {
+			return nil
+		}
+		if err := q.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+		d = d.add(-1, -(len(v) - itemHeader))
+		removed = true
+		return b.Put(keyDepth, d.encode())
 	})
+	if err == nil && removed {
+		s.setDepth(id, d)
+	}
+	return err
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 // An item is encoded as: flags (bit 0: assigned), id, payload.
+const itemHeader = 2
+
 func encodeItem(it Item) []byte {
-	v := make([]byte, 2, 2+len(it.Payload))
+	v := make([]byte, itemHeader, itemHeader+len(it.Payload))
 	if it.Assigned {
 		v[0] = 1
 		v[1] = it.ID
@@ -300,13 +351,13 @@ func encodeItem(it Item) []byte {
 }
 
 func decodeItem(k, v []byte) (Item, error) {
-	if len(k) != 8 || len(v) < 2 {
+	if len(k) != 8 || len(v) < itemHeader {
 		return Item{}, errors.New("store: corrupt queue entry")
 	}
 	return Item{
 		Seq:      binary.BigEndian.Uint64(k),
 		Assigned: v[0]&1 != 0,
 		ID:       v[1],
-		Payload:  string(v[2:]),
+		Payload:  string(v[itemHeader:]),
 	}, nil
 }

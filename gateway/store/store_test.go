@@ -21,7 +21,7 @@ func TestQueueSurvivesReopen(t *testing.T) {
 		t.Fatalf("second Open: got %v, want ErrLocked", err)
 	}
 	for _, p := range []string{"one", "two", "three"} {
-		if _, ok, err := s.Enqueue("n", p, store.Origin{}); err != nil || !ok {
+		if _, ok, err := s.Enqueue("n", p, store.Origin{}, store.Limit{}); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
 	}
@@ -71,18 +71,18 @@ func TestRedelivery(t *testing.T) {
 	}
 	defer s.Close()
 	o := store.Origin{Client: "broker", PacketID: 7, Topic: "tether/n/down"}
-	if _, ok, _ := s.Enqueue("n", "hello", o); !ok {
+	if _, ok, _ := s.Enqueue("n", "hello", o, store.Limit{}); !ok {
 		t.Fatal("first copy not stored")
 	}
 	o.Dup = true
-	if _, ok, _ := s.Enqueue("n", "hello", o); ok {
+	if _, ok, _ := s.Enqueue("n", "hello", o, store.Limit{}); ok {
 		t.Fatal("redelivery stored twice")
 	}
-	if _, ok, _ := s.Enqueue("n", "other", o); !ok {
+	if _, ok, _ := s.Enqueue("n", "other", o, store.Limit{}); !ok {
 		t.Fatal("a different message with the same packet id was taken for a redelivery")
 	}
 	o.Dup, o.PacketID = false, 8
-	if _, ok, _ := s.Enqueue("n", "other", o); !ok {
+	if _, ok, _ := s.Enqueue("n", "other", o, store.Limit{}); !ok {
 		t.Fatal("a new message (no DUP) was dropped")
 	}
 	if n := s.Len("n"); n != 3 {

@@ -45,9 +45,11 @@ func TestAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	e := start(t, 300*time.Millisecond, web.Config{
-		Title:  "test gateway",
-		Stored: func(id string) int { return len(id) },
-		Extra:  func(id string) map[string]any { return map[string]any{"topic": "tether/" + id} },
+		Title: "test gateway",
+		Queue: func(id string) web.Queue {
+			return web.Queue{Stored: len(id), Bytes: 10 * int64(len(id)), Dropped: 7 * uint64(len(id)), Full: id == "slow"}
+		},
+		Extra: func(id string) map[string]any { return map[string]any{"topic": "tether/" + id} },
 	})
 	n1 := e.dial(t, ctx, "n1")
 	e.dialMismatched(t, ctx, "slow")
@@ -65,6 +67,9 @@ func TestAPI(t *testing.T) {
 	if n.Stored == nil || *n.Stored != 2 || n.Extra["topic"] != "tether/n1" {
 		t.Errorf("n1 stored %v extra %v, want 2 and topic tether/n1", n.Stored, n.Extra)
 	}
+	if n.StoredBytes == nil || *n.StoredBytes != 20 || n.Dropped == nil || *n.Dropped != 14 || n.QueueFull {
+		t.Errorf("n1 stored bytes %v, dropped %v, full %v; want 20, 14, false", n.StoredBytes, n.Dropped, n.QueueFull)
+	}
 	if n.LastRecv == nil || n.Since.IsZero() || n.Remote == "" {
 		t.Errorf("n1 = %+v, want last_received, since and remote", n)
 	}
@@ -72,6 +77,9 @@ func TestAPI(t *testing.T) {
 		t.Errorf("n1: no ACK round trip after 2 qos messages acknowledged at once")
 	}
 	slow := nodes[1]
+	if !slow.QueueFull {
+		t.Errorf("slow: queue_full false, want true")
+	}
 	if slow.PeerTimeoutMs == nil || !slow.TimeoutMismatch {
 		t.Errorf("slow (T twice the server's): peer_timeout_ms %v, mismatch %v; want flagged", slow.PeerTimeoutMs, slow.TimeoutMismatch)
 	}
@@ -117,15 +125,23 @@ tether_nodes_up 2
 # TYPE tether_node_stored_messages gauge
 tether_node_stored_messages{node="n1"} 2
 tether_node_stored_messages{node="slow"} 4
+# HELP tether_node_dropped_messages_total Messages to the node that the gateway dropped: its durable queue was full, too many qos-off messages waited, or the message could never be written.
+# TYPE tether_node_dropped_messages_total counter
+tether_node_dropped_messages_total{node="n1"} 14
+tether_node_dropped_messages_total{node="slow"} 28
 `
-	if err := testutil.ScrapeAndCompare(e.url+"/metrics", strings.NewReader(want), "tether_nodes_up", "tether_node_stored_messages"); err != nil {
+	if err := testutil.ScrapeAndCompare(e.url+"/metrics", strings.NewReader(want), "tether_nodes_up", "tether_node_stored_messages", "tether_node_dropped_messages_total"); err != nil {
 		t.Error(err)
 	}
 	_, body = get(t, e.url+"/metrics", http.StatusOK, nil)
-	for _, name := range []string{"tether_ack_rtt_seconds_bucket", "tether_node_peer_timeout_seconds{node=\"slow\"}", "go_goroutines"} {
+	for _, name := range []string{"tether_ack_rtt_seconds_bucket", "tether_nodes_messages_total{direction=\"in\"} 2", "go_goroutines"} {
 		if !strings.Contains(string(body), name) {
 			t.Errorf("/metrics has no %s", name)
 		}
+	}
+	// The default per-node series are the basic ones.
+	if strings.Contains(string(body), "tether_node_peer_timeout_seconds") {
+		t.Errorf("/metrics has tether_node_peer_timeout_seconds, which is not a basic per-node series")
 	}
 }
 

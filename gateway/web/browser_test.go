@@ -58,9 +58,14 @@ func TestPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e := start(t, 300*time.Millisecond, web.Config{
-		Title:  "Tether test gateway",
-		Stored: func(id string) int { return len(id) - 4 },
-		Extra:  func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
+		Title: "Tether test gateway",
+		Queue: func(id string) web.Queue {
+			if id == "beta" {
+				return web.Queue{Stored: 1000, Bytes: 12000, Dropped: 37, Full: true}
+			}
+			return web.Queue{Stored: len(id) - 4, Bytes: 10}
+		},
+		Extra: func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
 	})
 	alpha := e.dial(t, ctx, "alpha")
 	beta := e.dial(t, ctx, "beta")
@@ -104,6 +109,10 @@ func TestPageInBrowser(t *testing.T) {
 	if got := text(`tr[data-node="alpha"] td:nth-child(10)`); got != "0 + 1 stored" {
 		t.Errorf("alpha's queue shows %q, want 0 + 1 stored", got)
 	}
+	if got := text(`tr[data-node="beta"] td:nth-child(10)`); got != "0 + 1,000 stored (full), 37 dropped" {
+		t.Errorf("beta's queue shows %q, want 0 + 1,000 stored (full), 37 dropped", got)
+	}
+	run("see beta's full queue flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="beta"] td.queue.bad`)))
 	run("see gamma's T flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="gamma"] .mismatch`)))
 
 	down := e.takeDown(t, ctx, beta)

@@ -38,18 +38,19 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Metrics serves /metrics; nil means New makes one, with Server and
-	// Stored. SetServer sets the server of either.
+	// Queue, and the default per-node series. SetServer sets the server of
+	// either.
 	Metrics *metrics.Collector
 
-	// Stored, if set, returns how many messages for node id wait in the
-	// gateway's durable store (shown beside the link's own queue). It is
-	// called for every node at each refresh and must be safe for concurrent
-	// use and quick.
-	Stored func(id string) int
+	// Queue, if set, describes node id's durable queue in the gateway's
+	// store: shown beside the link's own queue, with the messages for the
+	// node that the gateway dropped. It is called for every node at each
+	// refresh and must be safe for concurrent use and quick.
+	Queue func(id string) Queue
 
 	// Extra, if set, returns more fields to show for node id (its MQTT
 	// topic, say): they go into Node.Extra and a column of the page. Same
-	// rules as Stored; values must marshal to JSON.
+	// rules as Queue; values must marshal to JSON.
 	Extra func(id string) map[string]any
 
 	// Refresh is how often counters are sent to browsers that watch: only

@@ -66,8 +66,13 @@ type Node struct {
 	Refused     uint64 `json:"refused"`      // its messages not acknowledged
 	Pending     int    `json:"pending"`      // qos messages awaiting the node's ACK
 	Queued      int    `json:"queued"`       // messages in memory, waiting to be sent or ACKed
-	Stored      *int   `json:"stored"`       // messages in the durable store (Config.Stored)
 	Restarts    uint64 `json:"restarts"`     // restarts of the node (a new message 00)
+
+	// The node's durable queue (Config.Queue; null without it).
+	Stored      *int    `json:"stored"`       // messages in the durable store
+	StoredBytes *int64  `json:"stored_bytes"` // their payload bytes
+	Dropped     *uint64 `json:"dropped"`      // messages for the node that the gateway dropped
+	QueueFull   bool    `json:"queue_full"`   // new messages for the node are being dropped
 
 	AckRTTMs        *float64 `json:"ack_rtt_ms"`      // the last qos message's round trip
 	PeerTimeoutMs   *float64 `json:"peer_timeout_ms"` // the node's T, from its keepalives
@@ -75,6 +80,14 @@ type Node struct {
 
 	BadLines BadLines       `json:"bad_lines"`
 	Extra    map[string]any `json:"extra,omitempty"` // Config.Extra
+}
+
+// Queue is a node's durable queue in the gateway's store (Config.Queue).
+type Queue struct {
+	Stored  int    // messages waiting
+	Bytes   int64  // their payload bytes
+	Dropped uint64 // messages for the node dropped since the gateway started
+	Full    bool   // the queue is full: new messages for the node are dropped
 }
 
 // BadLines counts a node's bad lines by reason.
@@ -140,9 +153,9 @@ func (s *Server) node(l *link.Link, T time.Duration) Node {
 		n.PeerTimeoutMs = ms(pt)
 		n.TimeoutMismatch = Mismatch(pt, T, s.cfg.MismatchTolerance)
 	}
-	if s.cfg.Stored != nil {
-		v := s.cfg.Stored(st.ID)
-		n.Stored = &v
+	if s.cfg.Queue != nil {
+		q := s.cfg.Queue(st.ID)
+		n.Stored, n.StoredBytes, n.Dropped, n.QueueFull = &q.Stored, &q.Bytes, &q.Dropped, q.Full
 	}
 	if s.cfg.Extra != nil {
 		n.Extra = s.cfg.Extra(st.ID)

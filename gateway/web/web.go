@@ -51,7 +51,12 @@ func New(cfg Config) (*Server, error) {
 		done:    make(chan struct{}),
 	}
 	if s.metrics == nil {
-		s.metrics = metrics.New(metrics.Config{Server: cfg.Server, Stored: cfg.Stored})
+		mc := metrics.Config{Server: cfg.Server}
+		if q := cfg.Queue; q != nil {
+			mc.Stored = func(id string) int { return q(id).Stored }
+			mc.Dropped = func(id string) uint64 { return q(id).Dropped }
+		}
+		s.metrics = metrics.New(mc)
 	}
 	s.srv.Store(cfg.Server)
 	s.hub = newHub(s)

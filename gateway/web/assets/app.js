@@ -78,8 +78,19 @@ function renderRow(n, tr) {
   numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
   numCell(c[7], n.qos_repeats, "");
   numCell(c[8], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");
-  const q = n.queued + (n.stored === null ? "" : " + " + fmtN(n.stored) + " stored");
-  cell(c[9], q, fmtN(n.pending) + " awaiting ACK", "num" + (n.queued === 0 && !n.stored ? " zero" : ""));
+  let q = n.queued + (n.stored === null ? "" : " + " + fmtN(n.stored) + " stored");
+  let qTitle = fmtN(n.pending) + " awaiting ACK";
+  if (n.stored !== null) qTitle += "\n" + fmtN(n.stored_bytes) + " bytes in the durable store";
+  if (n.queue_full) {
+    q += " (full)";
+    qTitle += "\nqueue full: new messages for the node are dropped until it drains";
+  }
+  if (n.dropped) {
+    q += ", " + fmtN(n.dropped) + " dropped";
+    qTitle += "\n" + fmtN(n.dropped) + " messages for the node dropped since the gateway started";
+  }
+  const qCls = n.queue_full || n.dropped ? " bad" : (n.queued === 0 && !n.stored ? " zero" : "");
+  cell(c[9], q, qTitle, "num queue" + qCls);
   cell(c[10], fmtMs(n.ack_rtt_ms), "", "num");
   numCell(c[11], n.restarts, "");
 

@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/tether-iot/tether/gateway/store"
+	"github.com/tether-iot/tether/gateway/web"
+)
+
+// ErrQueueFull is returned (wrapped) by Send when the node's durable
+// queue is at its bound (Config.Queue): the message was not queued.
+var ErrQueueFull = errors.New("the node's queue is full")
+
+// QueueState is a node's durable queue as the gateway sees it.
+type QueueState struct {
+	Messages int    // messages waiting, the one being written included
+	Bytes    int64  // their payload bytes
+	Dropped  uint64 // messages for the node dropped since the gateway started, for any reason
+	// Full: new messages for the node are being dropped (from the first
+	// drop until the queue has drained to half its bounds), or the queue
+	// holds Config.Queue.MaxMessages.
+	Full bool
+}
+
+// Queue returns the state of node id's durable queue. It reads memory
+// only.
+func (g *Gateway) Queue(id string) QueueState {
+	d := g.st.Depth(id)
+	q := QueueState{Messages: d.Messages, Bytes: d.Bytes}
+	if m := g.cfg.Queue.MaxMessages; m > 0 && d.Messages >= m {
+		q.Full = true
+	}
+	if n := g.lookupNode(id); n != nil {
+		q.Dropped = n.dropped.Load()
+		q.Full = q.Full || n.full.active()
+	}
+	return q
+}
+
+// webQueue is Queue for the status page.
+func (g *Gateway) webQueue(id string) web.Queue {
+	q := g.Queue(id)
+	return web.Queue{Stored: q.Messages, Bytes: q.Bytes, Dropped: q.Dropped, Full: q.Full}
+}
+
+// droppedOf returns how many messages for node id were dropped.
+func (g *Gateway) droppedOf(id string) uint64 {
+	if n := g.lookupNode(id); n != nil {
+		return n.dropped.Load()
+	}
+	return 0
+}
+
+// lookupNode returns the state of node id, or nil: unlike node, it
+// starts nothing.
+func (g *Gateway) lookupNode(id string) *nodeState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.nodes[id]
+}
+
+// drop counts a message for node id dropped for reason; n may be nil.
+func (g *Gateway) drop(n *nodeState, reason int) {
+	g.stats.dropped[reason].Add(1)
+	if n != nil {
+		n.dropped.Add(1)
+	}
+}
+
+// dropFull drops a message from MQTT that found n's queue full. The
+// first drop of an episode is logged; the episode ends (and is logged)
+// once the queue has drained to half its bounds.
+func (g *Gateway) dropFull(n *nodeState) {
+	g.drop(n, dropQueueFull)
+	if !n.full.hit() {
+		return
+	}
+	d := g.st.Depth(n.id)
+	g.log.Warn("node's queue is full: new messages for it are dropped (and acknowledged to the broker) until it drains to half",
+		"node", n.id, "queued", d.Messages, "bytes", d.Bytes,
+		"max_messages", g.cfg.Queue.MaxMessages, "max_bytes", g.cfg.Queue.MaxBytes)
+	g.drained(n) // in case the node's writer emptied it meanwhile
+}
+
+// drained ends n's full episode if its queue has drained to half its
+// bounds. The node's writer calls it after each message it removes.
+func (g *Gateway) drained(n *nodeState) {
+	if !n.full.active() {
+		return
+	}
+	var d store.Depth
+	dropped, ended := n.full.end(func() bool {
+		d = g.st.Depth(n.id)
+		return g.halfEmpty(d)
+	})
+	if ended {
+		g.log.Info("node's queue has room again: new messages for it are queued",
+			"node", n.id, "queued", d.Messages, "dropped", dropped)
+	}
+}
+
+// halfEmpty reports whether a queue of depth d is at most half full.
+func (g *Gateway) halfEmpty(d store.Depth) bool {
+	q := g.cfg.Queue
+	return (q.MaxMessages <= 0 || d.Messages <= q.MaxMessages/2) &&
+		(q.MaxBytes <= 0 || d.Bytes <= q.MaxBytes/2)
+}

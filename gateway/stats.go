@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tether-iot/tether/gateway/metrics"
+)
+
+// What the gateway publishes: the label "kind" of the MQTT metrics.
+const (
+	pubUp        = iota // a node's message on its up topic
+	pubRoute            // a node's message on a route's down topic
+	pubState            // a node's retained state
+	pubDiscovery        // Home Assistant discovery configs
+	pubGateway          // the gateway's online/offline state
+	numPubKinds
+)
+
+var pubKinds = [numPubKinds]string{"up", "route", "state", "discovery", "gateway"}
+
+// Why a message for a node was dropped: the label "reason" of
+// tether_nodes_dropped_messages_total.
+const (
+	dropQueueFull = iota // its durable queue was full
+	dropNoQoSFull        // too many qos-off messages waited
+	dropInvalid          // it could never be written (empty, LF, too long, not UTF-8)
+	numDropReasons
+)
+
+var dropReasons = [numDropReasons]string{"queue_full", "noqos_full", "invalid"}
+
+// stats counts what the gateway publishes and drops. Its methods are safe
+// for concurrent use.
+type stats struct {
+	published [numPubKinds]atomic.Uint64
+	failed    [numPubKinds]atomic.Uint64
+	dropped   [numDropReasons]atomic.Uint64
+	failing   episode // MQTT publishes failing
+}
+
+// episode is a run of failures or drops, logged when it starts and when
+// it ends rather than once per message.
+type episode struct {
+	mu sync.Mutex
+	on bool
+	n  uint64 // failures or drops in this episode
+}
+
+// hit counts one failure or drop and reports whether it starts an
+// episode.
+func (e *episode) hit() (first bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.n++
+	first = !e.on
+	e.on = true
+	return first
+}
+
+// active reports whether an episode is on.
+func (e *episode) active() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.on
+}
+
+// end ends the episode, if one is on and done() says it is over, and
+// returns how many it counted.
+func (e *episode) end(done func() bool) (n uint64, ended bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.on || !done() {
+		return 0, false
+	}
+	n, e.on, e.n = e.n, false, 0
+	return n, true
+}
+
+// publish publishes on the bus and counts the outcome by kind. The first
+// failure after a success is logged, and so is the first success after
+// failures: one line each way, however many messages fail in between
+// (each node's link logs its own refused messages).
+func (g *Gateway) publish(ctx context.Context, kind int, topic string, payload []byte, retain bool) error {
+	err := g.bus.Publish(ctx, topic, payload, retain)
+	s := &g.stats
+	if err != nil {
+		s.failed[kind].Add(1)
+		if s.failing.hit() {
+			g.log.Warn("MQTT: publishes are failing; messages from nodes are not acknowledged until they succeed (the nodes repeat them)",
+				"kind", pubKinds[kind], "topic", topic, "err", err)
+		}
+		return err
+	}
+	s.published[kind].Add(1)
+	if n, ended := s.failing.end(func() bool { return true }); ended {
+		g.log.Info("MQTT: publishes succeed again", "failed", n)
+	}
+	return nil
+}
+
+var (
+	descPublishes = prometheus.NewDesc(metrics.Namespace+"_mqtt_publishes_total",
+		"Messages the gateway published and the broker accepted, by kind: up (a node's message), route, state, discovery, gateway.", []string{"kind"}, nil)
+	descPublishFailures = prometheus.NewDesc(metrics.Namespace+"_mqtt_publish_failures_total",
+		"Publishes that failed (broker unreachable or too slow), by kind; a node's message that failed is not acknowledged, and the node repeats it.", []string{"kind"}, nil)
+	descFleetDropped = prometheus.NewDesc(metrics.Namespace+"_nodes_dropped_messages_total",
+		"Messages for nodes that the gateway dropped, by reason: queue_full (the node's durable queue was full), noqos_full (too many qos-off messages waited), invalid (it could never be written).", []string{"reason"}, nil)
+	descStoredMessages = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_messages",
+		"Messages for nodes waiting in the gateway's durable store, all nodes together (those not connected since the gateway started included).", nil, nil)
+	descStoredBytes = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_bytes",
+		"Payload bytes of the messages waiting in the gateway's durable store, all nodes together.", nil, nil)
+)
+
+// collector exports the gateway's own fleet series; it reads counters
+// and the store's in-memory depths, so a scrape costs no disk access.
+type collector struct{ g *Gateway }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPublishes
+	ch <- descPublishFailures
+	ch <- descFleetDropped
+	ch <- descStoredMessages
+	ch <- descStoredBytes
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := &c.g.stats
+	for k, name := range pubKinds {
+		ch <- prometheus.MustNewConstMetric(descPublishes, prometheus.CounterValue, float64(s.published[k].Load()), name)
+		ch <- prometheus.MustNewConstMetric(descPublishFailures, prometheus.CounterValue, float64(s.failed[k].Load()), name)
+	}
+	for r, name := range dropReasons {
+		ch <- prometheus.MustNewConstMetric(descFleetDropped, prometheus.CounterValue, float64(s.dropped[r].Load()), name)
+	}
+	t := c.g.st.Total()
+	ch <- prometheus.MustNewConstMetric(descStoredMessages, prometheus.GaugeValue, float64(t.Messages))
+	ch <- prometheus.MustNewConstMetric(descStoredBytes, prometheus.GaugeValue, float64(t.Bytes))
+}

@@ -70,8 +70,11 @@ type Side struct {
 	mu       sync.Mutex
 	check    seqcheck.Checker
 	restarts int
-	remote   [2]int // the peer's duplicates and missed, from its last message
-	peerEnd  chan uint64
+	// linkRestarts is the link's count of peer restarts when the last 0
+	// arrived.
+	linkRestarts uint64
+	remote       [2]int // the peer's duplicates and missed, from its last message
+	peerEnd      chan uint64
 
 	stop    chan struct{}
 	writers sync.WaitGroup
@@ -229,9 +232,16 @@ func (s *Side) read(ctx context.Context) {
 			continue
 		}
 		s.mu.Lock()
-		if n == 0 && s.check.Highest() > 0 {
-			s.restarts++ // the peer started again from 0
-			s.check = seqcheck.Checker{}
+		if n == 0 {
+			// A 0 after others is the peer starting again only if its link
+			// restarted too (a new message id 00); else it is a duplicate,
+			// which the check below must count, not hide.
+			r := s.conn.Stats().PeerRestarts
+			if s.check.Highest() > 0 && r > s.linkRestarts {
+				s.restarts++
+				s.check = seqcheck.Checker{}
+			}
+			s.linkRestarts = r
 		}
 		res := s.check.Add(uint64(n))
 		if len(v) >= 4 {

@@ -38,6 +38,7 @@ type session struct {
 	paused   bool        // write pause: messages held
 	gotMsg   bool        // a message has arrived on this socket (see Window)
 	ka       *time.Timer // keepalive: fires after T/4 without a write
+	wroteAt  time.Time   // the last write's end
 	pause    *time.Timer
 	retx     *time.Timer // fires at the head of inflight's deadline
 	retxOn   bool
@@ -126,7 +127,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	if !l.cfg.UpOnFirstLine {
 		l.setUp(true, s.remote, nil)
 	}
-	s.ka = time.AfterFunc(l.t/4, s.keepalive)
+	s.ka = time.AfterFunc(l.cfg.Keepalive, s.keepalive)
 	// A keepalive at once lets a node come up without waiting T/4.
 	s.out = wire.AppendKeepalive(s.out)
 	// A deadline left by the caller (a node's ID write, say) would fail
@@ -227,7 +228,11 @@ func (s *session) handle(line []byte) {
 			l.stats.PeerKeepalive = ewma(l.stats.PeerKeepalive, now.Sub(l.lastKA))
 		}
 		l.lastKA = now
+		echo := s.echoKeepalive(now)
 		l.mu.Unlock()
+		if echo && l.cfg.OnKeepalive != nil {
+			l.cfg.OnKeepalive()
+		}
 	case wire.Ack:
 		l.mu.Lock()
 		l.lastKA = time.Time{}
@@ -394,11 +399,28 @@ func (s *session) repeat() {
 	}
 }
 
-// keepalive writes a keepalive: nothing has been written for T/4.
+// echoKeepalive answers the peer's keepalive with one of ours if this
+// side has written nothing for T/8: ours would be due within T/8 anyway.
+// In step with the peer, one wakeup of the read loop then serves both
+// directions, the ACK of the peer's keepalive rides on ours, and the
+// keepalive timer, reset by the write, does not fire. The T/8 floor stops
+// two echoing ends from answering each other. The read batch's flush
+// writes it. l.mu is held.
+func (s *session) echoKeepalive(now time.Time) bool {
+	if s.dead || s.flushing || len(s.out) > 0 || now.Sub(s.wroteAt) < min(s.l.t/8, s.l.cfg.Keepalive/2) {
+		return false
+	}
+	s.out = wire.AppendKeepalive(s.out)
+	return true
+}
+
+// keepalive writes a keepalive: the link has written nothing for T/4,
+// unless a write (an answer to the peer's keepalive, say) is under way or
+// came in while the timer fired; that write re-arms the timer.
 func (s *session) keepalive() {
 	l := s.l
 	l.mu.Lock()
-	if s.dead {
+	if s.dead || s.flushing || len(s.out) > 0 || time.Since(s.wroteAt) < l.cfg.Keepalive/2 {
 		l.mu.Unlock()
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -71,6 +72,102 @@ func TestKeepalivesKeepLinkUp(t *testing.T) {
 			t.Fatalf("Attach = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// A peer's keepalive is answered at once when this side has written
+// nothing for T/8: the link's keepalives follow the peer's rhythm (one
+// read-loop wakeup for both directions) and its timer does not fire; when
+// the peer falls silent, the timer's T/4 rhythm resumes. OnKeepalive is
+// called for both kinds.
+func TestKeepaliveEcho(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fed atomic.Int32
+		l := newLink(t, Config{ID: "n", Timeout: T, OnKeepalive: func() { fed.Add(1) }})
+		start := time.Now()
+		p, _ := attachPeer(t.Context(), l)
+		want := []time.Duration{0} // the keepalive at attach
+		time.Sleep(3 * T / 16)
+		for i := range 4 { // the peer's at 3T/16, 7T/16, 11T/16, 15T/16
+			p.send(t, "\n")
+			want = append(want, 3*T/16+time.Duration(i)*T/4)
+			time.Sleep(T / 4)
+		}
+		// Silent peer from 15T/16: the timer's keepalives at T/4 steps.
+		want = append(want, 19*T/16, 23*T/16)
+		for i, w := range want {
+			ka := p.next(t)
+			if ka.s != "" || ka.at.Sub(start) != w {
+				t.Fatalf("line %d: %q at %v, want a keepalive at %v", i, ka.s, ka.at.Sub(start), w)
+			}
+		}
+		synctest.Wait()
+		if n := int(fed.Load()); n != len(want)-1 {
+			t.Fatalf("OnKeepalive called %d times, want %d", n, len(want)-1)
+		}
+	})
+}
+
+// Two echoing ends do not answer each other's keepalives: each writes
+// about one per T/4.
+func TestKeepaliveEchoNoPingPong(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var srvKA, nodeKA atomic.Int32
+		scfg, ncfg := serverCfg("s", T), nodeCfg("s", T)
+		scfg.OnKeepalive = func() { srvKA.Add(1) }
+		ncfg.OnKeepalive = func() { nodeKA.Add(1) }
+		srv, node := newLink(t, scfg), newLink(t, ncfg)
+		ctx, cancel := context.WithCancel(t.Context())
+		var a attacher
+		pipePair(t, ctx, &a, srv, node)
+		time.Sleep(10 * T)
+		synctest.Wait()
+		if !srv.Up() || !node.Up() {
+			t.Fatal("link down")
+		}
+		cancel()
+		a.wg.Wait()
+		if s, n := srvKA.Load(), nodeKA.Load(); s > 41 || n > 41 || s < 39 || n < 39 {
+			t.Fatalf("keepalives in 10T: server %d, node %d; want about 40 each", s, n)
+		}
+	})
+}
+
+// A node whose Keepalive is a little under T/4 (the client's 7T/32) leads:
+// the server answers each of its keepalives and sends none of its own in
+// between, so both send one per 7T/32.
+func TestKeepaliveNodeLeads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var srvKA, nodeKA atomic.Int32
+		scfg, ncfg := serverCfg("s", T), nodeCfg("s", T)
+		ncfg.Keepalive = T * 7 / 32
+		scfg.OnKeepalive = func() { srvKA.Add(1) }
+		ncfg.OnKeepalive = func() { nodeKA.Add(1) }
+		srv, node := newLink(t, scfg), newLink(t, ncfg)
+		ctx, cancel := context.WithCancel(t.Context())
+		var a attacher
+		pipePair(t, ctx, &a, srv, node)
+		time.Sleep(7*T - T/64) // 31 node keepalives, the 32nd due at 7T
+		synctest.Wait()
+		cancel()
+		a.wg.Wait()
+		if s, n := srvKA.Load(), nodeKA.Load(); n != 31 || s < n-1 || s > n+1 {
+			t.Fatalf("keepalives in 7T: server %d, node %d; want 31 each", s, n)
+		}
+	})
+}
+
+func TestKeepaliveConfig(t *testing.T) {
+	if _, err := New(Config{Timeout: T, Keepalive: T/4 + 1}); err == nil {
+		t.Fatal("Keepalive over T/4 accepted")
+	}
+	l, err := New(Config{Timeout: T})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.cfg.Keepalive != T/4 {
+		t.Fatalf("default Keepalive %v, want T/4", l.cfg.Keepalive)
+	}
 }
 
 // An unacknowledged qos message is repeated, byte for byte, every T;

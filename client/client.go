@@ -62,10 +62,6 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		Logger:        cfg.Logger,
 		OnEvent:       cfg.OnEvent,
 		OnKeepalive:   c.keepalive,
-		// A little under T/4: the server, at T/4, then answers each of
-		// our keepalives as it reads it, and its own timer never fires:
-		// one wakeup per node and period on the server instead of two.
-		Keepalive: cfg.Timeout * 7 / 32,
 	}
 	if c.Link, err = link.New(lc); err != nil {
 		return nil, fmt.Errorf("client: %w", err)

@@ -32,15 +32,6 @@ type Config struct {
 	// not been acknowledged within T. Zero means DefaultTimeout (2 s).
 	Timeout time.Duration
 
-	// Keepalive is how long the link may write nothing before it writes a
-	// keepalive. Zero means T/4, the protocol's longest; a shorter value
-	// is allowed. Whatever it is, a keepalive from the peer is answered
-	// at once when the link has written nothing for T/8 (see
-	// TestKeepaliveEcho): a node set a little under T/4 (the client's
-	// 7T/32) has its server answer each of its keepalives from the read
-	// loop, rather than wake a timer of its own as well.
-	Keepalive time.Duration
-
 	// FirstTimeout bounds the wait for the first byte on a new socket.
 	// Zero means Timeout. Legacy nodes wait 2T.
 	FirstTimeout time.Duration
@@ -124,12 +115,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.FirstTimeout == 0 {
 		c.FirstTimeout = c.Timeout
 	}
-	if c.Keepalive == 0 {
-		c.Keepalive = c.Timeout / 4
-	}
-	if c.Keepalive > c.Timeout/4 {
-		return c, fmt.Errorf("link: Keepalive %v is longer than T/4 (%v): the peer would see outages", c.Keepalive, c.Timeout/4)
-	}
+
 	if c.MaxLine == 0 {
 		c.MaxLine = DefaultMaxLine
 	}
@@ -148,7 +134,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("link: negative RecvQueue")
 	case c.MaxInFlight < 0:
 		return c, errors.New("link: negative MaxInFlight")
-	case c.WritePause < 0 || c.FirstTimeout < 0 || c.Keepalive < 0:
+	case c.WritePause < 0 || c.FirstTimeout < 0:
 		return c, errors.New("link: negative duration")
 	}
 	if c.Logger == nil {

@@ -129,7 +129,7 @@ func (s *session) wrote(buf []byte) {
 	if cap(buf) <= 64<<10 {
 		s.spare = buf[:0]
 	}
-	s.ka.Reset(s.l.cfg.Keepalive)
+	s.ka.Reset(s.l.t / 4)
 	s.wroteAt = time.Now()
 	if len(buf) >= outLimit {
 		s.l.changed.Notify() // writers may wait for room

@@ -127,7 +127,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	if !l.cfg.UpOnFirstLine {
 		l.setUp(true, s.remote, nil)
 	}
-	s.ka = time.AfterFunc(l.cfg.Keepalive, s.keepalive)
+	s.ka = time.AfterFunc(l.t/4, s.keepalive)
 	// A keepalive at once lets a node come up without waiting T/4.
 	s.out = wire.AppendKeepalive(s.out)
 	// A deadline left by the caller (a node's ID write, say) would fail
@@ -407,7 +407,7 @@ func (s *session) repeat() {
 // two echoing ends from answering each other. The read batch's flush
 // writes it. l.mu is held.
 func (s *session) echoKeepalive(now time.Time) bool {
-	if s.dead || s.flushing || len(s.out) > 0 || now.Sub(s.wroteAt) < min(s.l.t/8, s.l.cfg.Keepalive/2) {
+	if s.dead || s.flushing || len(s.out) > 0 || now.Sub(s.wroteAt) < s.l.t/8 {
 		return false
 	}
 	s.out = wire.AppendKeepalive(s.out)
@@ -420,7 +420,7 @@ func (s *session) echoKeepalive(now time.Time) bool {
 func (s *session) keepalive() {
 	l := s.l
 	l.mu.Lock()
-	if s.dead || s.flushing || len(s.out) > 0 || time.Since(s.wroteAt) < l.cfg.Keepalive/2 {
+	if s.dead || s.flushing || len(s.out) > 0 || time.Since(s.wroteAt) < l.t/8 {
 		l.mu.Unlock()
 		return
 	}

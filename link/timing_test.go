@@ -132,44 +132,6 @@ func TestKeepaliveEchoNoPingPong(t *testing.T) {
 	})
 }
 
-// A node whose Keepalive is a little under T/4 (the client's 7T/32) leads:
-// the server answers each of its keepalives and sends none of its own in
-// between, so both send one per 7T/32.
-func TestKeepaliveNodeLeads(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var srvKA, nodeKA atomic.Int32
-		scfg, ncfg := serverCfg("s", T), nodeCfg("s", T)
-		ncfg.Keepalive = T * 7 / 32
-		scfg.OnKeepalive = func() { srvKA.Add(1) }
-		ncfg.OnKeepalive = func() { nodeKA.Add(1) }
-		srv, node := newLink(t, scfg), newLink(t, ncfg)
-		ctx, cancel := context.WithCancel(t.Context())
-		var a attacher
-		pipePair(t, ctx, &a, srv, node)
-		time.Sleep(7*T - T/64) // 31 node keepalives, the 32nd due at 7T
-		synctest.Wait()
-		cancel()
-		a.wg.Wait()
-		if s, n := srvKA.Load(), nodeKA.Load(); n != 31 || s < n-1 || s > n+1 {
-			t.Fatalf("keepalives in 7T: server %d, node %d; want 31 each", s, n)
-		}
-	})
-}
-
-func TestKeepaliveConfig(t *testing.T) {
-	if _, err := New(Config{Timeout: T, Keepalive: T/4 + 1}); err == nil {
-		t.Fatal("Keepalive over T/4 accepted")
-	}
-	l, err := New(Config{Timeout: T})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if l.cfg.Keepalive != T/4 {
-		t.Fatalf("default Keepalive %v, want T/4", l.cfg.Keepalive)
-	}
-}
-
 // An unacknowledged qos message is repeated, byte for byte, every T;
 // once acknowledged, Write returns and repeats stop.
 func TestRepeatAfterT(t *testing.T) {

@@ -251,6 +251,8 @@ func (s *Side) read(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		switch res {
+		case seqcheck.TooFar:
+			s.cfg.Out.Say(s.who, "got %s from the %s: message %d is implausibly far ahead, ignored", line, s.peer, uint64(n))
 		case seqcheck.Duplicate:
 			s.cfg.Out.Say(s.who, "got %s from the %s: a DUPLICATE of message %d", line, s.peer, int(n))
 		case seqcheck.Late:

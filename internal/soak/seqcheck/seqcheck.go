@@ -12,7 +12,13 @@ const (
 	New       Result = iota + 1 // first arrival, in order
 	Late                        // first arrival, after a higher number
 	Duplicate                   // arrived before
+	TooFar                      // more than MaxAhead past the highest: not recorded
 )
+
+// MaxAhead bounds how far past the highest number so far a number may
+// jump: a bad or hostile sender's huge number is refused rather than
+// grow the record without bound (a bit per number).
+const MaxAhead = 1 << 20
 
 // Checker records the numbers received on one stream. The zero value is
 // ready to use. A Checker is not safe for concurrent use.
@@ -26,6 +32,9 @@ type Checker struct {
 
 // Add records the arrival of n.
 func (c *Checker) Add(n uint64) Result {
+	if n >= c.next && n-c.next >= MaxAhead {
+		return TooFar
+	}
 	w, b := n/64, uint64(1)<<(n%64)
 	for uint64(len(c.seen)) <= w {
 		c.seen = append(c.seen, 0)

@@ -47,3 +47,21 @@ func TestZero(t *testing.T) {
 		t.Error("zero Checker is not empty")
 	}
 }
+
+// A number far past the highest is refused, not recorded: a bad sender
+// cannot make the record grow without bound.
+func TestTooFar(t *testing.T) {
+	var c Checker
+	c.Add(0) // the highest is now 0: numbers up to MaxAhead may come
+	for _, n := range []uint64{1e12, MaxAhead + 1} {
+		if r := c.Add(n); r != TooFar {
+			t.Fatalf("Add(%d) = %v, want TooFar", n, r)
+		}
+	}
+	if len(c.seen) != 1 || c.Highest() != 1 || c.Received() != 1 {
+		t.Fatalf("record changed: %d words, highest %d, received %d", len(c.seen), c.Highest(), c.Received())
+	}
+	if r := c.Add(MaxAhead); r != New || c.Gaps() != MaxAhead-1 {
+		t.Fatalf("Add(MaxAhead) = %v, gaps %d; want New, %d", r, c.Gaps(), MaxAhead-1)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-iot/tether/internal/demo/demotest"
+
 	"github.com/tether-iot/tether/internal/demo"
 )
 
@@ -19,7 +21,7 @@ import (
 func TestInjectorStrikesEveryKind(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, "a", "b")
 	in := &demo.Injector{Sim: sim, Out: out, Every: T, Seed: 1}
@@ -28,11 +30,11 @@ func TestInjectorStrikesEveryKind(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); in.Run(runCtx) }()
 	// The refusal, fourth, is the last to end.
-	st.await(ctx, t, regexp.MustCompile(`OUTAGE +#4 over: the network works again$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`OUTAGE +#4 over: the network works again$`), 1)
 	stop()
 	<-done
 
-	struck := st.all(regexp.MustCompile(`OUTAGE +#(\d+) node (\S+): (.*)$`))
+	struck := st.All(regexp.MustCompile(`OUTAGE +#(\d+) node (\S+): (.*)$`))
 	want := []struct{ id, text string }{
 		{"a", "connection cut (FIN both ways)"},
 		{"b", "connection reset (RST both ways)"},
@@ -71,7 +73,7 @@ func TestInjectorStrikesEveryKind(t *testing.T) {
 
 	// Each node was struck twice; each comes back each time.
 	for _, id := range []string{"a", "b"} {
-		st.await(ctx, t, regexp.MustCompile(`node `+id+` +link UP again after`), 2)
+		st.Await(ctx, t, regexp.MustCompile(`node `+id+` +link UP again after`), 2)
 	}
 	if n := sim.Outages(); n < 4 {
 		t.Errorf("Outages = %d after 4 outages, all recovered", n)

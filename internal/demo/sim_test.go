@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-iot/tether/internal/demo/demotest"
+
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/faultnet"
@@ -42,13 +44,13 @@ func testContext(t *testing.T) context.Context {
 func TestSimRecoversFromOutages(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	sim := startSim(ctx, t, demo.NewPrinter(st), "a", "b")
 	if sim.T != T {
 		t.Errorf("Sim.T = %v, want %v", sim.T, T)
 	}
 	for _, id := range []string{"a", "b"} {
-		st.await(ctx, t, regexp.MustCompile(`node `+id+` +link up$`), 1)
+		st.Await(ctx, t, regexp.MustCompile(`node `+id+` +link up$`), 1)
 	}
 	if n := sim.Up(); n != 2 {
 		t.Fatalf("Up = %d with both nodes up, want 2", n)
@@ -74,8 +76,8 @@ func TestSimRecoversFromOutages(t *testing.T) {
 		}
 
 		tc.fault(sim.Proxies[tc.id])
-		st.await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link DOWN: .+; reconnecting after 300ms$`), 1)
-		st.await(ctx, t, regexp.MustCompile(`server +node `+tc.id+`'s link down: `), 1)
+		st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link DOWN: .+; reconnecting after 300ms$`), 1)
+		st.Await(ctx, t, regexp.MustCompile(`server +node `+tc.id+`'s link down: `), 1)
 		// Written during the outage: qos delivers it once the node is back.
 		if err := srv.Write(ctx, "while you were away"); err != nil {
 			t.Fatal(err)
@@ -83,7 +85,7 @@ func TestSimRecoversFromOutages(t *testing.T) {
 		if line, err := node.ReadLine(ctx); err != nil || line != "while you were away" {
 			t.Fatalf("node %s read %q, %v after the outage", tc.id, line, err)
 		}
-		st.await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link UP again after \S+ \(reconnects so far: [1-9]\d*\)$`), 1)
+		st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link UP again after \S+ \(reconnects so far: [1-9]\d*\)$`), 1)
 		if n := sim.Outages(); n != i+1 {
 			t.Errorf("after outage %d: Outages = %d", i+1, n)
 		}
@@ -91,7 +93,7 @@ func TestSimRecoversFromOutages(t *testing.T) {
 	if n := sim.Up(); n != 2 {
 		t.Errorf("Up = %d once both nodes are back, want 2", n)
 	}
-	if n := st.count(regexp.MustCompile(`link DOWN`)); n != 2 {
+	if n := st.Count(regexp.MustCompile(`link DOWN`)); n != 2 {
 		t.Errorf("%d DOWN lines for two outages:\n%s", n, st)
 	}
 }
@@ -102,7 +104,7 @@ func TestSimRecoversFromOutages(t *testing.T) {
 func TestSimNarratesNodeRestart(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	sim := startSim(ctx, t, demo.NewPrinter(st), "a")
 	srv, err := sim.Server.Node(ctx, "a")
 	if err != nil {
@@ -127,7 +129,7 @@ func TestSimNarratesNodeRestart(t *testing.T) {
 	if line, err := srv.ReadLine(ctx); err != nil || line != "second life" {
 		t.Fatalf("server read %q, %v", line, err)
 	}
-	st.await(ctx, t, regexp.MustCompile(`server +node a restarted \(its message ids began again at 00\)$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`server +node a restarted \(its message ids began again at 00\)$`), 1)
 }
 
 // TestStartSimFails checks that a Sim that cannot start says why and

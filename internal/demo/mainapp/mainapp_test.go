@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-iot/tether/internal/demo/demotest"
+
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/demo/mainapp"
 	"github.com/tether-iot/tether/internal/testutil"
@@ -61,7 +63,7 @@ func ints(m []string) []int {
 func TestMainDemoThroughOutages(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	ids := mainapp.IDs
 	sim := startSim(ctx, t, out, ids...)
@@ -76,8 +78,8 @@ func TestMainDemoThroughOutages(t *testing.T) {
 	defer func() { stop(); wg.Wait() }()
 
 	for _, id := range ids {
-		st.await(ctx, t, fromNode(id), 3)
-		st.await(ctx, t, fromApp(id), 3)
+		st.Await(ctx, t, fromNode(id), 3)
+		st.Await(ctx, t, fromApp(id), 3)
 	}
 	p := sim.Proxies
 	p["1"].Cut()
@@ -86,10 +88,10 @@ func TestMainDemoThroughOutages(t *testing.T) {
 	p["4"].Refuse(3 * T)
 	p["4"].Cut()
 	for _, id := range ids {
-		st.await(ctx, t, regexp.MustCompile(`node `+id+` +link UP again after`), 1)
+		st.Await(ctx, t, regexp.MustCompile(`node `+id+` +link UP again after`), 1)
 		// The node's lists now say it has connected at least twice.
-		st.await(ctx, t, regexp.MustCompile(`app `+id+` +got  \[([2-9]|[1-9]\d+),\d+,\d+\] from node `+id+`$`), 1)
-		st.await(ctx, t, fromApp(id), st.count(fromApp(id))+3)
+		st.Await(ctx, t, regexp.MustCompile(`app `+id+` +got  \[([2-9]|[1-9]\d+),\d+,\d+\] from node `+id+`$`), 1)
+		st.Await(ctx, t, fromApp(id), st.Count(fromApp(id))+3)
 	}
 	stop()
 	wg.Wait()
@@ -101,8 +103,8 @@ func TestMainDemoThroughOutages(t *testing.T) {
 	}
 
 	for _, id := range ids {
-		got := st.all(fromNode(id))
-		sent := st.count(regexp.MustCompile(`node ` + id + ` +sent \[\d+,\d+,\d+\] to the server app$`))
+		got := st.All(fromNode(id))
+		sent := st.Count(regexp.MustCompile(`node ` + id + ` +sent \[\d+,\d+,\d+\] to the server app$`))
 		if len(got) > sent {
 			t.Errorf("app %s got %d lists from node %s, which sent %d", id, len(got), id, sent)
 		}
@@ -121,7 +123,7 @@ func TestMainDemoThroughOutages(t *testing.T) {
 			t.Errorf("node %s's last list says %d connects after an outage", id, connects)
 		}
 
-		back := st.all(fromApp(id))
+		back := st.All(fromApp(id))
 		t.Logf("node %s: %d lists to its app, %d back, %d connects", id, len(got), len(back), connects)
 		echo := 0
 		for i, m := range back {
@@ -143,7 +145,7 @@ func TestMainDemoThroughOutages(t *testing.T) {
 func TestServerAppSkipsBadLines(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, "1")
 	runCtx, stop := context.WithCancel(ctx)
@@ -162,11 +164,11 @@ func TestServerAppSkipsBadLines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bad := st.await(ctx, t, regexp.MustCompile(`app 1 +got a line that is not \[connects, count, heap\]: "(.*)"$`), 2)
+	bad := st.Await(ctx, t, regexp.MustCompile(`app 1 +got a line that is not \[connects, count, heap\]: "(.*)"$`), 2)
 	if bad[0][1] != "hello" || bad[1][1] != "[1,2]" {
 		t.Errorf("bad lines reported: %q, %q", bad[0][1], bad[1][1])
 	}
-	st.await(ctx, t, regexp.MustCompile(`app 1 +got  \[1,5,7\] from node 1$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`app 1 +got  \[1,5,7\] from node 1$`), 1)
 	echo := regexp.MustCompile(`^\[\d+,5,7\]$`)
 	for {
 		line, err := node.ReadLine(ctx)
@@ -185,14 +187,14 @@ func TestServerAppSkipsBadLines(t *testing.T) {
 func TestAppsEndQuietly(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, "1")
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"9"}, out, interval) }()
-	st.await(ctx, t, regexp.MustCompile(`app 9 +awaiting node 9$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`app 9 +awaiting node 9$`), 1)
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("Server ended with %v, want nil", err)

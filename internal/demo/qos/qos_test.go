@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-iot/tether/internal/demo/demotest"
+
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/demo/qos"
@@ -63,7 +65,7 @@ func TestExactlyOnceThroughOutages(t *testing.T) {
 		t.Run(map[bool]string{false: "plain", true: "fast"}[fast], func(t *testing.T) {
 			t.Parallel()
 			ctx := testContext(t)
-			st := newStory()
+			st := demotest.NewStory()
 			out := demo.NewPrinter(st)
 			sim := startSim(ctx, t, out)
 			l, err := sim.Server.Node(ctx, qos.ID)
@@ -89,14 +91,14 @@ func TestExactlyOnceThroughOutages(t *testing.T) {
 				func() { p.Refuse(3 * T); p.Cut() },
 			} {
 				// Messages flow both ways, then the outage strikes.
-				st.await(ctx, t, atNode, st.count(atNode)+3)
-				st.await(ctx, t, atServer, st.count(atServer)+3)
-				ups := st.count(upAgain)
+				st.Await(ctx, t, atNode, st.Count(atNode)+3)
+				st.Await(ctx, t, atServer, st.Count(atServer)+3)
+				ups := st.Count(upAgain)
 				fault()
-				st.await(ctx, t, upAgain, ups+1)
+				st.Await(ctx, t, upAgain, ups+1)
 			}
-			st.await(ctx, t, atNode, st.count(atNode)+3)
-			st.await(ctx, t, atServer, st.count(atServer)+3)
+			st.Await(ctx, t, atNode, st.Count(atNode)+3)
+			st.Await(ctx, t, atServer, st.Count(atServer)+3)
 
 			nres, sres := finish(ctx, t, node, srv)
 			t.Logf("node's result: %+v", nres)
@@ -133,11 +135,11 @@ func TestExactlyOnceThroughOutages(t *testing.T) {
 				}
 			}
 			for _, who := range []string{"node qos", "server"} {
-				if st.count(regexp.MustCompile(who+` +REPORT uptime \S+, outages \d+, repeats ignored by the link \d+; duplicates`)) == 0 {
+				if st.Count(regexp.MustCompile(who+` +REPORT uptime \S+, outages \d+, repeats ignored by the link \d+; duplicates`)) == 0 {
 					t.Errorf("%s made no periodic report", who)
 				}
 			}
-			if n := st.count(regexp.MustCompile(`DUPLICATE|OUT OF ORDER|write failed|not a qos message`)); n != 0 && !fast {
+			if n := st.Count(regexp.MustCompile(`DUPLICATE|OUT OF ORDER|write failed|not a qos message`)); n != 0 && !fast {
 				t.Errorf("%d lines tell of trouble:\n%s", n, st)
 			}
 		})
@@ -246,7 +248,7 @@ func sides(t *testing.T, f func(t *testing.T, node bool)) {
 func TestDuplicatesAreReported(t *testing.T) {
 	sides(t, func(t *testing.T, node bool) {
 		ctx := testContext(t)
-		st := newStory()
+		st := demotest.NewStory()
 		out := demo.NewPrinter(st)
 		sim := startSim(ctx, t, out)
 		s := startScripted(ctx, t, sim, out, node)
@@ -257,10 +259,10 @@ func TestDuplicatesAreReported(t *testing.T) {
 		}
 
 		s.write(ctx, t, s.msg(0, 0, 0), s.msg(1, 0, 0), s.msg(1, 0, 0), s.msg(3, 0, 0), s.msg(2, 7, 9), "hello", `["x",1]`)
-		st.await(ctx, t, got(regexp.QuoteMeta(s.msg(1, 0, 0))+` from the `+s.peerName+`: a DUPLICATE of message 1`), 1)
-		st.await(ctx, t, got(regexp.QuoteMeta(s.msg(2, 7, 9))+` from the `+s.peerName+`: message 2, OUT OF ORDER`), 1)
-		st.await(ctx, t, got(`a line that is not a qos message: "hello"`), 1)
-		st.await(ctx, t, got(`a message without a number: "\[\\"x\\",1\]"`), 1)
+		st.Await(ctx, t, got(regexp.QuoteMeta(s.msg(1, 0, 0))+` from the `+s.peerName+`: a DUPLICATE of message 1`), 1)
+		st.Await(ctx, t, got(regexp.QuoteMeta(s.msg(2, 7, 9))+` from the `+s.peerName+`: message 2, OUT OF ORDER`), 1)
+		st.Await(ctx, t, got(`a line that is not a qos message: "hello"`), 1)
+		st.Await(ctx, t, got(`a message without a number: "\[\\"x\\",1\]"`), 1)
 
 		want := fmt.Sprintf("duplicates 1 here, 7 at the %s; missed 0 here, 9 at the %s; out of order 1; %s restarts 0", s.peerName, s.peerName, s.peerName)
 		if r := s.side.Report(); !strings.HasSuffix(r, want) {
@@ -324,13 +326,13 @@ func TestDuplicatesAreReported(t *testing.T) {
 func TestDuplicateOfFirstMessage(t *testing.T) {
 	sides(t, func(t *testing.T, node bool) {
 		ctx := testContext(t)
-		st := newStory()
+		st := demotest.NewStory()
 		out := demo.NewPrinter(st)
 		sim := startSim(ctx, t, out)
 		s := startScripted(ctx, t, sim, out, node)
 		s.write(ctx, t, s.msg(0, 0, 0), s.msg(1, 0, 0), s.msg(0, 0, 0))
 		who := regexp.QuoteMeta(map[bool]string{false: "server", true: "node qos"}[node])
-		st.await(ctx, t, regexp.MustCompile(who+` +got \S+ from the `+s.peerName+`: a DUPLICATE of message 0$`), 1)
+		st.Await(ctx, t, regexp.MustCompile(who+` +got \S+ from the `+s.peerName+`: a DUPLICATE of message 0$`), 1)
 		want := fmt.Sprintf("duplicates 1 here, 0 at the %s; missed 0 here, 0 at the %s; out of order 0; %s restarts 0", s.peerName, s.peerName, s.peerName)
 		if r := s.side.Report(); !strings.HasSuffix(r, want) {
 			t.Errorf("Report = %q, want it to end with %q", r, want)
@@ -345,13 +347,13 @@ func TestDuplicateOfFirstMessage(t *testing.T) {
 func TestPeerRestartIsCounted(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out)
 	s := startScripted(ctx, t, sim, out, false)
 	s.write(ctx, t, s.msg(0, 0, 0), s.msg(1, 0, 0), s.msg(2, 0, 0))
 	fromNode := regexp.MustCompile(`server +got \S+ from the node qos$`)
-	st.await(ctx, t, fromNode, 3)
+	st.Await(ctx, t, fromNode, 3)
 
 	sim.Nodes[qos.ID].Close()
 	c, err := client.Dial(ctx, client.Config{ID: qos.ID, Server: sim.Proxies[qos.ID].Addr(), Timeout: T, ReconnectDelay: T, Logger: testutil.Logger()})
@@ -364,7 +366,7 @@ func TestPeerRestartIsCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st.await(ctx, t, fromNode, 5)
+	st.Await(ctx, t, fromNode, 5)
 	if r := s.side.Report(); !strings.HasSuffix(r, "duplicates 0 here, 0 at the node qos; missed 0 here, 0 at the node qos; out of order 0; node qos restarts 1") {
 		t.Errorf("Report after the node restarted: %q", r)
 	}
@@ -375,7 +377,7 @@ func TestPeerRestartIsCounted(t *testing.T) {
 func TestFinishWithoutPeerEnd(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	out := demo.NewPrinter(newStory())
+	out := demo.NewPrinter(demotest.NewStory())
 	sim := startSim(ctx, t, out)
 	s := startScripted(ctx, t, sim, out, false)
 	lines := s.reader(t)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-iot/tether/internal/demo/demotest"
+
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/demo/remote"
 	"github.com/tether-iot/tether/internal/testutil"
@@ -53,7 +55,7 @@ func awaitDown(ctx context.Context, t *testing.T, events <-chan link.Event) {
 func TestLEDFollowsSwitch(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, remote.TX, remote.RX)
 	sw := remote.NewSwitch()
@@ -85,7 +87,7 @@ func TestLEDFollowsSwitch(t *testing.T) {
 			return false
 		}
 	}
-	st.await(ctx, t, regexp.MustCompile(`server +all peers are connected$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`server +all peers are connected$`), 1)
 
 	// Both links up: the LED shows each flip.
 	var want bool
@@ -96,10 +98,10 @@ func TestLEDFollowsSwitch(t *testing.T) {
 		}
 	}
 	// tx narrates a send once handed to the socket, maybe after the LED lit.
-	if n := len(st.await(ctx, t, regexp.MustCompile(`node tx +switch (on|off): sent \[[01]\]$`), 4)); n != 4 {
+	if n := len(st.Await(ctx, t, regexp.MustCompile(`node tx +switch (on|off): sent \[[01]\]$`), 4)); n != 4 {
 		t.Errorf("tx narrated %d sends for 4 flips", n)
 	}
-	if n := st.count(regexp.MustCompile(`server +got \[[01]\] from tx, forwarding it to rx$`)); n != 4 {
+	if n := st.Count(regexp.MustCompile(`server +got \[[01]\] from tx, forwarding it to rx$`)); n != 4 {
 		t.Errorf("the server narrated %d forwards for 4 flips", n)
 	}
 
@@ -136,11 +138,11 @@ func TestLEDFollowsSwitch(t *testing.T) {
 	awaitDown(ctx, t, events)
 	sim.Nodes[remote.RX].Stop(events)
 	// The server must know too, or it would hand the flip to a dead socket.
-	st.await(ctx, t, regexp.MustCompile(`server +node rx's link down`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`server +node rx's link down`), 1)
 	want = sw.Toggle()
 	for led() != want {
 	}
-	st.await(ctx, t, regexp.MustCompile(`node rx +link UP again after`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`node rx +link UP again after`), 1)
 }
 
 // TestRXNodeSkipsBadLines feeds node rx lines that are not a state: it
@@ -148,7 +150,7 @@ func TestLEDFollowsSwitch(t *testing.T) {
 func TestRXNodeSkipsBadLines(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, remote.RX)
 	leds := make(chan bool, 8)
@@ -179,11 +181,11 @@ func TestRXNodeSkipsBadLines(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the LED never lit")
 	}
-	bad := st.all(regexp.MustCompile(`node rx +got a line that is not \[0\] or \[1\]: "(.*)"$`))
+	bad := st.All(regexp.MustCompile(`node rx +got a line that is not \[0\] or \[1\]: "(.*)"$`))
 	if len(bad) != 2 || bad[0][1] != "hello" || bad[1][1] != "[1,0]" {
 		t.Errorf("bad lines reported: %v\n%s", bad, st)
 	}
-	st.await(ctx, t, regexp.MustCompile(`node rx +got \[1\]: LED on$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`node rx +got \[1\]: LED on$`), 1)
 }
 
 // TestServerEndsWhileAwaiting checks that the server side ends quietly
@@ -191,18 +193,18 @@ func TestRXNodeSkipsBadLines(t *testing.T) {
 func TestServerEndsWhileAwaiting(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
-	st := newStory()
+	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	sim := startSim(ctx, t, out, remote.RX)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- remote.Server(runCtx, sim.Server, out) }()
-	st.await(ctx, t, regexp.MustCompile(`server +awaiting nodes tx and rx$`), 1)
+	st.Await(ctx, t, regexp.MustCompile(`server +awaiting nodes tx and rx$`), 1)
 	stop()
 	if err := <-done; err != nil {
 		t.Errorf("Server ended with %v, want nil", err)
 	}
-	if st.count(regexp.MustCompile(`all peers are connected`)) != 0 {
+	if st.Count(regexp.MustCompile(`all peers are connected`)) != 0 {
 		t.Error("the server said all peers are connected without tx")
 	}
 }

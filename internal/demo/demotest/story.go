@@ -1,4 +1,7 @@
-package mainapp_test
+// Package demotest holds what the demo packages' tests share: a Story,
+// the writer behind a test's demo.Printer, which keeps the narration and
+// lets a test wait for lines without polling.
+package demotest
 
 import (
 	"context"
@@ -8,17 +11,20 @@ import (
 	"testing"
 )
 
-// story is the writer behind a test's demo.Printer: it keeps the
-// narration and lets the test wait for lines without polling.
-type story struct {
+// Story is the writer behind a test's demo.Printer: it keeps the
+// narration and lets the test wait for lines without polling. It is safe
+// for concurrent use.
+type Story struct {
 	mu      sync.Mutex
 	lines   []string
 	changed chan struct{} // closed, and replaced, at each new line
 }
 
-func newStory() *story { return &story{changed: make(chan struct{})} }
+// NewStory returns an empty story.
+func NewStory() *Story { return &Story{changed: make(chan struct{})} }
 
-func (s *story) Write(p []byte) (int, error) {
+// Write records p's lines.
+func (s *Story) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lines = append(s.lines, strings.Split(strings.TrimSuffix(string(p), "\n"), "\n")...)
@@ -28,14 +34,14 @@ func (s *story) Write(p []byte) (int, error) {
 }
 
 // String returns the whole story.
-func (s *story) String() string {
+func (s *Story) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return strings.Join(s.lines, "\n")
 }
 
-// all returns the submatches of every line that matches re so far.
-func (s *story) all(re *regexp.Regexp) [][]string {
+// All returns the submatches of every line that matches re so far.
+func (s *Story) All(re *regexp.Regexp) [][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var m [][]string
@@ -47,12 +53,12 @@ func (s *story) all(re *regexp.Regexp) [][]string {
 	return m
 }
 
-// count returns how many lines match re so far.
-func (s *story) count(re *regexp.Regexp) int { return len(s.all(re)) }
+// Count returns how many lines match re so far.
+func (s *Story) Count(re *regexp.Regexp) int { return len(s.All(re)) }
 
-// await blocks until n lines in all match re and returns their
+// Await blocks until n lines in all match re and returns their
 // submatches. It fails the test, showing the story, if ctx ends first.
-func (s *story) await(ctx context.Context, t *testing.T, re *regexp.Regexp, n int) [][]string {
+func (s *Story) Await(ctx context.Context, t testing.TB, re *regexp.Regexp, n int) [][]string {
 	t.Helper()
 	var m [][]string
 	seen := 0

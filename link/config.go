@@ -32,6 +32,17 @@ type Config struct {
 	// not been acknowledged within T. Zero means DefaultTimeout (2 s).
 	Timeout time.Duration
 
+	// AnswerKeepalives makes the link answer a keepalive from the peer at
+	// once, with its own, when it has written nothing for T/8 (its own
+	// would be due within T/8 anyway). In step with the peer, one wakeup
+	// of the read loop then serves both directions and the keepalive
+	// timer does not fire; the TCP ACK of the peer's keepalive rides on
+	// the answer. The server sets it. A node should not: its keepalives
+	// then follow its own T/4 alone, which tells the server the node's T
+	// (Stats.PeerTimeout); and two answering ends would not add up to a
+	// saving.
+	AnswerKeepalives bool
+
 	// FirstTimeout bounds the wait for the first byte on a new socket.
 	// Zero means Timeout. Legacy nodes wait 2T.
 	FirstTimeout time.Duration

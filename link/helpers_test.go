@@ -54,7 +54,7 @@ func pipePair(t testing.TB, ctx context.Context, a *attacher, srv, node *Link) (
 }
 
 func serverCfg(id string, T time.Duration) Config {
-	return Config{ID: id, Timeout: T, WritePause: 200 * time.Millisecond}
+	return Config{ID: id, Timeout: T, WritePause: 200 * time.Millisecond, AnswerKeepalives: true}
 }
 
 func nodeCfg(id string, T time.Duration) Config {

@@ -399,15 +399,13 @@ func (s *session) repeat() {
 	}
 }
 
-// echoKeepalive answers the peer's keepalive with one of ours if this
-// side has written nothing for T/8: ours would be due within T/8 anyway.
-// In step with the peer, one wakeup of the read loop then serves both
-// directions, the ACK of the peer's keepalive rides on ours, and the
-// keepalive timer, reset by the write, does not fire. The T/8 floor stops
-// two echoing ends from answering each other. The read batch's flush
-// writes it. l.mu is held.
+// echoKeepalive answers the peer's keepalive with one of ours if
+// Config.AnswerKeepalives is set and this side has written nothing for
+// T/8: ours would be due within T/8 anyway. The T/8 floor stops two
+// answering ends from answering each other. The read batch's flush writes
+// it. l.mu is held.
 func (s *session) echoKeepalive(now time.Time) bool {
-	if s.dead || s.flushing || len(s.out) > 0 || now.Sub(s.wroteAt) < s.l.t/8 {
+	if !s.l.cfg.AnswerKeepalives || s.dead || s.flushing || len(s.out) > 0 || now.Sub(s.wroteAt) < s.l.t/8 {
 		return false
 	}
 	s.out = wire.AppendKeepalive(s.out)

@@ -74,15 +74,15 @@ func TestKeepalivesKeepLinkUp(t *testing.T) {
 	})
 }
 
-// A peer's keepalive is answered at once when this side has written
-// nothing for T/8: the link's keepalives follow the peer's rhythm (one
-// read-loop wakeup for both directions) and its timer does not fire; when
-// the peer falls silent, the timer's T/4 rhythm resumes. OnKeepalive is
-// called for both kinds.
+// With AnswerKeepalives, a peer's keepalive is answered at once when this
+// side has written nothing for T/8: the link's keepalives follow the
+// peer's rhythm (one read-loop wakeup for both directions) and its timer
+// does not fire; when the peer falls silent, the timer's T/4 rhythm
+// resumes. OnKeepalive is called for both kinds.
 func TestKeepaliveEcho(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var fed atomic.Int32
-		l := newLink(t, Config{ID: "n", Timeout: T, OnKeepalive: func() { fed.Add(1) }})
+		l := newLink(t, Config{ID: "n", Timeout: T, AnswerKeepalives: true, OnKeepalive: func() { fed.Add(1) }})
 		start := time.Now()
 		p, _ := attachPeer(t.Context(), l)
 		want := []time.Duration{0} // the keepalive at attach
@@ -107,12 +107,36 @@ func TestKeepaliveEcho(t *testing.T) {
 	})
 }
 
-// Two echoing ends do not answer each other's keepalives: each writes
-// about one per T/4.
+// Without AnswerKeepalives (a node), the link's keepalives keep their own
+// T/4 rhythm whatever the peer's, so that the peer can tell its T.
+func TestKeepaliveNoAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(t, nodeCfg("n", T))
+		start := time.Now()
+		p, _ := attachPeer(t.Context(), l)
+		go func() {
+			time.Sleep(3 * T / 16)
+			for range 8 {
+				p.conn.Write([]byte("\n"))
+				time.Sleep(T / 8)
+			}
+		}()
+		for i := range 6 {
+			ka := p.next(t)
+			if ka.s != "" || ka.at.Sub(start) != time.Duration(i)*T/4 {
+				t.Fatalf("line %d: %q at %v, want a keepalive at %v", i, ka.s, ka.at.Sub(start), time.Duration(i)*T/4)
+			}
+		}
+	})
+}
+
+// Two answering ends do not answer each other's answers: each writes
+// about one keepalive per T/4.
 func TestKeepaliveEchoNoPingPong(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var srvKA, nodeKA atomic.Int32
 		scfg, ncfg := serverCfg("s", T), nodeCfg("s", T)
+		ncfg.AnswerKeepalives = true
 		scfg.OnKeepalive = func() { srvKA.Add(1) }
 		ncfg.OnKeepalive = func() { nodeKA.Add(1) }
 		srv, node := newLink(t, scfg), newLink(t, ncfg)

@@ -165,6 +165,9 @@ func (s *Server) newLink(id string) (*link.Link, error) {
 		RecvQueue:  s.cfg.RecvQueue,
 		WritePause: s.cfg.WritePause,
 		Logger:     s.log,
+		// One read-loop wakeup per node keepalive, rather than that and
+		// a timer's: the server's cost per idle node.
+		AnswerKeepalives: true,
 	}
 	if s.cfg.Configure != nil {
 		if err := s.cfg.Configure(id, &cfg); err != nil {

@@ -9,9 +9,11 @@ import (
 
 // fromBroker takes a message published on a node's down topic: a qos
 // message is stored in the node's queue before it is acknowledged to
-// the broker, or dropped (and acknowledged) if the queue is full; a
-// qos-off message is handed to the node's writer, or dropped if too many
-// wait.
+// the broker, or dropped (and acknowledged) if the queue is full, or all
+// the queues together are; a qos-off message is handed to the node's
+// writer, or dropped if too many wait. A message for an ID never seen
+// connected, not expected, that the gateway keeps nothing for yet, is
+// dropped (and acknowledged) past queue.max_nodes such IDs.
 func (g *Gateway) fromBroker(m bus.Message) error {
 	id, qos, ok := g.topics.parseDown(m.Topic)
 	if !ok || !g.Owns(id) {
@@ -22,6 +24,16 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 		g.drop(g.lookupNode(id), dropInvalid)
 		g.log.Warn("MQTT message for a node dropped", "topic", m.Topic, "err", err)
 		return nil
+	}
+	if g.stranger(id) {
+		// One stranger at a time: the check and the state it makes
+		// (below, by g.node) go together.
+		g.admitMu.Lock()
+		defer g.admitMu.Unlock()
+		if g.stranger(id) && !g.roomForStranger() {
+			g.dropStranger(id)
+			return nil // acknowledged, as a full queue's
+		}
 	}
 	if !qos {
 		n := g.node(id)
@@ -41,6 +53,10 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 	if errors.Is(err, store.ErrFull) {
 		g.dropFull(g.node(id))
 		return nil // acknowledged: the broker must not send it again
+	}
+	if errors.Is(err, store.ErrStoreFull) {
+		g.dropStoreFull(id)
+		return nil
 	}
 	if err != nil {
 		return err

@@ -25,6 +25,12 @@ const (
 	// DefaultQueueMessages bounds each node's durable queue when
 	// Config.Queue.MaxMessages is zero.
 	DefaultQueueMessages = 1000
+	// DefaultQueueTotalBytes bounds the payload bytes of all the
+	// durable queues together when Config.Queue.MaxTotalBytes is zero.
+	DefaultQueueTotalBytes = 256 << 20
+	// DefaultQueueNodes bounds the node IDs never seen connected that
+	// the gateway keeps messages for when Config.Queue.MaxNodes is zero.
+	DefaultQueueNodes = 1000
 	// BrokerNone as Config.MQTT.Broker turns MQTT off: no broker, no
 	// bridge; the gateway keeps its durable queues and its stdin/stdout.
 	BrokerNone = "none"
@@ -52,7 +58,7 @@ type Config struct {
 	// Data is the directory of the durable store (gateway.db). Empty
 	// means $XDG_STATE_HOME/tether, else ~/.local/state/tether.
 	Data string `yaml:"data"`
-	// Queue bounds each node's durable queue.
+	// Queue bounds each node's durable queue, and all of them together.
 	Queue QueueConfig `yaml:"queue"`
 
 	MQTT      MQTTConfig      `yaml:"mqtt"`
@@ -86,12 +92,12 @@ type NodesConfig struct {
 
 // QueueConfig bounds each node's durable queue: the messages for the
 // node from its down topic, from routes and from Send, waiting to be
-// written to it. A full queue keeps what it has, in order (the message
-// being written included), and drops the newest, as mosquitto's
-// max_queued_messages does: a message from MQTT is dropped but still
-// acknowledged to the broker (which would otherwise send it again
-// forever), counted and logged once per episode; Send fails with
-// ErrQueueFull.
+// written to it; and all the queues together. A full queue keeps what it
+// has, in order (the message being written included), and drops the
+// newest, as mosquitto's max_queued_messages does: a message from MQTT is
+// dropped but still acknowledged to the broker (which would otherwise
+// send it again forever), counted and logged once per episode; Send fails
+// with ErrQueueFull (ErrStoreFull past MaxTotalBytes).
 type QueueConfig struct {
 	// MaxMessages is the most messages queued for one node. Zero means
 	// 1000 (DefaultQueueMessages); negative means no bound.
@@ -100,11 +106,22 @@ type QueueConfig struct {
 	// no byte bound (MaxMessages × MaxLine bounds them); otherwise it
 	// must be at least MaxLine, so that any one message fits.
 	MaxBytes int64 `yaml:"max_bytes"`
+	// MaxTotalBytes is the most payload bytes queued for all the nodes
+	// together. Zero means 256 MiB (DefaultQueueTotalBytes); negative
+	// means no bound; otherwise it must be at least MaxLine.
+	MaxTotalBytes int64 `yaml:"max_total_bytes"`
+	// MaxNodes is the most node IDs that were never seen connected (nor
+	// are in Nodes.Expect) for which the gateway keeps messages from
+	// MQTT: without Nodes.Expect it owns every ID, and a flood on
+	// <prefix>/<random>/down would make a queue per ID. Past it, a
+	// message for a new such ID is dropped (and acknowledged). Zero means
+	// 1000 (DefaultQueueNodes); negative means no bound.
+	MaxNodes int `yaml:"max_nodes"`
 }
 
 // limit is the store's form of q.
 func (q QueueConfig) limit() store.Limit {
-	return store.Limit{Messages: q.MaxMessages, Bytes: q.MaxBytes}
+	return store.Limit{Messages: q.MaxMessages, Bytes: q.MaxBytes, TotalBytes: q.MaxTotalBytes}
 }
 
 // MQTTConfig selects the broker.
@@ -214,6 +231,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Queue.MaxMessages == 0 {
 		c.Queue.MaxMessages = DefaultQueueMessages
 	}
+	if c.Queue.MaxTotalBytes == 0 {
+		c.Queue.MaxTotalBytes = DefaultQueueTotalBytes
+	}
+	if c.Queue.MaxNodes == 0 {
+		c.Queue.MaxNodes = DefaultQueueNodes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -258,6 +281,9 @@ func (c Config) validate() error {
 	}
 	if c.Queue.MaxBytes < 0 || (c.Queue.MaxBytes > 0 && c.Queue.MaxBytes < int64(maxLine)) {
 		return bad("queue.max_bytes", "%d: must be 0 (no byte bound) or at least max_line (%d), so that any message fits", c.Queue.MaxBytes, maxLine)
+	}
+	if t := c.Queue.MaxTotalBytes; t > 0 && t < int64(maxLine) {
+		return bad("queue.max_total_bytes", "%d: must be at least max_line (%d), so that any message fits (or -1: no bound)", t, maxLine)
 	}
 	if _, err := metrics.ParseNodeMetrics(c.Web.NodeMetrics); err != nil {
 		return bad("web.node_metrics", "%q: write basic (the default), full or none", c.Web.NodeMetrics)

@@ -28,6 +28,7 @@ func TestConfigErrors(t *testing.T) {
 		{"syntax", "listen: :8123\nmqtt: [\n", 2, ""},
 		{"byte bound below max_line", "max_line: 100\nqueue:\n  max_bytes: 99\n", 3, "queue.max_bytes"},
 		{"negative byte bound", "queue:\n  max_messages: 10\n  max_bytes: -1\n", 3, "queue.max_bytes"},
+		{"total below max_line", "max_line: 100\nqueue:\n  max_total_bytes: 99\n", 3, "queue.max_total_bytes"},
 		{"bad node metrics", "web:\n  addr: :8080\n  node_metrics: all\n", 3, "basic"},
 	} {
 		_, err := gateway.ParseConfig("gw.yaml", []byte(tc.text))
@@ -63,7 +64,9 @@ func TestDocExample(t *testing.T) {
 	if c.Listen != ":8123" || time.Duration(c.Timeout) != 2*time.Second || len(c.Routes) == 0 || !c.Discovery.Enabled || c.Web.Addr != ":8080" {
 		t.Errorf("unexpected config from the doc: %+v", c)
 	}
-	if c.Queue.MaxMessages != gateway.DefaultQueueMessages || c.Queue.MaxBytes != 0 || c.Web.NodeMetrics != "basic" {
+	q := c.Queue
+	if q.MaxMessages != gateway.DefaultQueueMessages || q.MaxBytes != 0 || q.MaxTotalBytes != gateway.DefaultQueueTotalBytes ||
+		q.MaxNodes != gateway.DefaultQueueNodes || c.Web.NodeMetrics != "basic" {
 		t.Errorf("the doc's queue and node_metrics are not the defaults: %+v %q", c.Queue, c.Web.NodeMetrics)
 	}
 }

@@ -91,10 +91,13 @@ type Gateway struct {
 
 	stats stats
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	nodes   map[string]*nodeState
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	nodes     map[string]*nodeState
+	strangers int // nodes whose state is a stranger's (see strangers.go)
+	// admitMu serializes the messages from MQTT for new strangers.
+	admitMu sync.Mutex
 }
 
 // New checks cfg and opens the store; Start starts serving.
@@ -134,7 +137,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Web.On() {
 		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
-		col := metrics.New(metrics.Config{Stored: st.Len, Dropped: g.droppedOf, NodeMetrics: level})
+		col := metrics.New(metrics.Config{Stored: st.Len, Dropped: g.droppedOf, Offline: g.offline, NodeMetrics: level})
 		col.Registry().MustRegister(collector{g})
 		g.web, err = web.New(web.Config{
 			Addr:    cfg.Web.Addr,
@@ -142,6 +145,7 @@ func New(cfg Config) (*Gateway, error) {
 			Logger:  cfg.Logger,
 			Metrics: col,
 			Queue:   g.webQueue,
+			Offline: g.offline,
 			Extra:   g.webExtra,
 		})
 		if err != nil {
@@ -408,7 +412,8 @@ func (g *Gateway) tlsConfig() (*tls.Config, error) {
 // Send queues payload for node id durably and returns; the node's
 // writer delivers it with qos, exactly once, when the node is up. If
 // the node's queue is full (Config.Queue) the message is not queued and
-// the error wraps ErrQueueFull.
+// the error wraps ErrQueueFull; if all the queues together are full, it
+// wraps ErrStoreFull. Send is not bounded by Config.Queue.MaxNodes.
 func (g *Gateway) Send(ctx context.Context, id, payload string) error {
 	if err := g.checkSend(id, payload); err != nil {
 		return err
@@ -423,9 +428,12 @@ func (g *Gateway) Send(ctx context.Context, id, payload string) error {
 		return ErrClosed
 	}
 	_, _, err := g.st.Enqueue(id, payload, store.Origin{}, g.cfg.Queue.limit())
+	q := g.cfg.Queue
 	if errors.Is(err, store.ErrFull) {
-		q := g.cfg.Queue
 		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_messages %d, queue.max_bytes %d)", id, ErrQueueFull, q.MaxMessages, q.MaxBytes)
+	}
+	if errors.Is(err, store.ErrStoreFull) {
+		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_total_bytes %d)", id, ErrStoreFull, q.MaxTotalBytes)
 	}
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ type nodeState struct {
 	dropped  atomic.Uint64 // messages for the node dropped, for any reason
 	full     episode       // its durable queue is full: new messages dropped
 	fastFull episode       // its qos-off queue is full
+	stranger bool          // not expected, never seen connected (g.mu)
 }
 
 func (n *nodeState) kick() {
@@ -50,6 +51,10 @@ func (g *Gateway) node(id string) *nodeState {
 	}
 	if g.closed {
 		return n
+	}
+	if !g.expect[id] && !g.st.Seen(id) {
+		n.stranger = true
+		g.strangers++
 	}
 	g.nodes[id] = n
 	g.wg.Add(2)
@@ -122,6 +127,7 @@ func (g *Gateway) runNode(n *nodeState) {
 			g.log.Error("store: cannot remove a delivered message", "node", n.id, "err", err)
 		}
 		g.drained(n)
+		g.storeDrained()
 	}
 }
 
@@ -223,7 +229,7 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 	}
 	c.Resume = snap
 	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, id, m) }
-	g.node(id)
+	g.seen(id)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/tether-iot/tether/gateway/store"
 	"github.com/tether-iot/tether/gateway/web"
@@ -10,6 +11,11 @@ import (
 // ErrQueueFull is returned (wrapped) by Send when the node's durable
 // queue is at its bound (Config.Queue): the message was not queued.
 var ErrQueueFull = errors.New("the node's queue is full")
+
+// ErrStoreFull is returned (wrapped) by Send when all the durable queues
+// together are at Config.Queue.MaxTotalBytes: the message was not
+// queued.
+var ErrStoreFull = errors.New("the gateway's queues are full (all nodes together)")
 
 // QueueState is a node's durable queue as the gateway sees it.
 type QueueState struct {
@@ -41,6 +47,15 @@ func (g *Gateway) Queue(id string) QueueState {
 func (g *Gateway) webQueue(id string) web.Queue {
 	q := g.Queue(id)
 	return web.Queue{Stored: q.Messages, Bytes: q.Bytes, Dropped: q.Dropped, Full: q.Full}
+}
+
+// offline returns the nodes that the status page and the per-node
+// metrics list even before they connect: those with messages in the
+// store, and the expected ones (the page skips those that connected).
+func (g *Gateway) offline() []string {
+	ids := append(g.st.Queues(), g.cfg.Nodes.Expect...)
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // droppedOf returns how many messages for node id were dropped.

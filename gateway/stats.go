@@ -25,13 +25,15 @@ var pubKinds = [numPubKinds]string{"up", "route", "state", "discovery", "gateway
 // Why a message for a node was dropped: the label "reason" of
 // tether_nodes_dropped_messages_total.
 const (
-	dropQueueFull = iota // its durable queue was full
-	dropNoQoSFull        // too many qos-off messages waited
-	dropInvalid          // it could never be written (empty, LF, too long, not UTF-8)
+	dropQueueFull    = iota // its durable queue was full
+	dropNoQoSFull           // too many qos-off messages waited
+	dropInvalid             // it could never be written (empty, LF, too long, not UTF-8)
+	dropStoreFull           // all the queues together were at queue.max_total_bytes
+	dropTooManyNodes        // a new ID never seen connected, past queue.max_nodes
 	numDropReasons
 )
 
-var dropReasons = [numDropReasons]string{"queue_full", "noqos_full", "invalid"}
+var dropReasons = [numDropReasons]string{"queue_full", "noqos_full", "invalid", "store_full", "too_many_nodes"}
 
 // stats counts what the gateway publishes and drops. Its methods are safe
 // for concurrent use.
@@ -40,6 +42,8 @@ type stats struct {
 	failed    [numPubKinds]atomic.Uint64
 	dropped   [numDropReasons]atomic.Uint64
 	failing   episode // MQTT publishes failing
+	storeFull episode // the queues together are full: messages dropped
+	strangers episode // too many IDs never seen connected: messages dropped
 }
 
 // episode is a run of failures or drops, logged when it starts and when
@@ -108,7 +112,7 @@ var (
 	descPublishFailures = prometheus.NewDesc(metrics.Namespace+"_mqtt_publish_failures_total",
 		"Publishes that failed (broker unreachable or too slow), by kind; a node's message that failed is not acknowledged, and the node repeats it.", []string{"kind"}, nil)
 	descFleetDropped = prometheus.NewDesc(metrics.Namespace+"_nodes_dropped_messages_total",
-		"Messages for nodes that the gateway dropped, by reason: queue_full (the node's durable queue was full), noqos_full (too many qos-off messages waited), invalid (it could never be written).", []string{"reason"}, nil)
+		"Messages for nodes that the gateway dropped, by reason: queue_full (the node's durable queue was full), noqos_full (too many qos-off messages waited), invalid (it could never be written), store_full (all the durable queues together were full), too_many_nodes (a new node ID never seen connected, past queue.max_nodes).", []string{"reason"}, nil)
 	descStoredMessages = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_messages",
 		"Messages for nodes waiting in the gateway's durable store, all nodes together (those not connected since the gateway started included).", nil, nil)
 	descStoredBytes = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_bytes",

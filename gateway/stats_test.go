@@ -21,11 +21,9 @@ func TestPublishFailures(t *testing.T) {
 	cfg.Logger = rec.logger()
 	on := true
 	cfg.Web = gateway.WebConfig{Addr: "127.0.0.1:0", Enabled: &on, NodeMetrics: "none"}
+	// Closed after the second mosquitto stopped (cleanups run last
+	// first): Close must stop a reconnecting bus at once.
 	g := startGateway(t, cfg)
-	// Closed before the second mosquitto stops (its cleanup runs first):
-	// a Paho client closed while it reconnects leaves its reconnect
-	// goroutine asleep for up to its backoff.
-	defer g.Close()
 	web := g.WebAddr().String()
 
 	n := dialNode(t, ctx, g.Addr().String(), "n")

@@ -59,6 +59,11 @@ type serveFlags struct {
 	webAddr    string
 	noWeb      bool
 	grace      time.Duration
+
+	queueMessages   int
+	queueBytes      int64
+	queueTotalBytes int64
+	queueNodes      int
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -78,6 +83,10 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.BoolVar(&f.discovery, "discovery", false, "publish Home Assistant MQTT discovery for each node")
 	fs.StringVar(&f.webAddr, "web", gateway.DefaultWebAddr, "status page and metrics HTTP `address`")
 	fs.BoolVar(&f.noWeb, "no-web", false, "no status page")
+	fs.IntVar(&f.queueMessages, "queue-max-messages", gateway.DefaultQueueMessages, "most `messages` queued for one node (queue.max_messages); -1: no bound")
+	fs.Int64Var(&f.queueBytes, "queue-max-bytes", 0, "most payload `bytes` queued for one node (queue.max_bytes); 0: no byte bound")
+	fs.Int64Var(&f.queueTotalBytes, "queue-max-total-bytes", gateway.DefaultQueueTotalBytes, "most payload `bytes` queued for all nodes together (queue.max_total_bytes); -1: no bound")
+	fs.IntVar(&f.queueNodes, "queue-max-nodes", gateway.DefaultQueueNodes, "most node `IDs` never seen connected that messages from MQTT are kept for (queue.max_nodes); -1: no bound")
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT, how long to wait for queued messages to be acknowledged")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
@@ -149,6 +158,14 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 		case "no-web":
 			on := !f.noWeb
 			cfg.Web.Enabled = &on
+		case "queue-max-messages":
+			cfg.Queue.MaxMessages = f.queueMessages
+		case "queue-max-bytes":
+			cfg.Queue.MaxBytes = f.queueBytes
+		case "queue-max-total-bytes":
+			cfg.Queue.MaxTotalBytes = f.queueTotalBytes
+		case "queue-max-nodes":
+			cfg.Queue.MaxNodes = f.queueNodes
 		}
 	})
 	if bad != nil {
@@ -212,6 +229,7 @@ func readStdin(ctx context.Context, r io.Reader, g *gateway.Gateway, log *slog.L
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	ref := refusals{log: log, nodes: make(map[string]int)}
 	n := 0
 	for sc.Scan() {
 		n++
@@ -228,11 +246,53 @@ func readStdin(ctx context.Context, r io.Reader, g *gateway.Gateway, log *slog.L
 			if ctx.Err() != nil {
 				return
 			}
-			log.Warn("stdin: line not queued", "line", n, "node", id, "err", err)
+			ref.refused(n, id, err)
+			continue
 		}
+		ref.queued(id)
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		log.Warn("stdin: read failed; no more input is taken", "err", err)
+	}
+}
+
+// refusals logs the stdin lines that full queues refuse once per
+// episode, as the gateway does for MQTT: one line when a node's queue
+// (or all the queues together) starts refusing, one when a line is
+// queued again, with the count. Other refusals are logged each.
+type refusals struct {
+	log   *slog.Logger
+	nodes map[string]int // lines refused by a node's full queue, by node
+	store int            // lines refused because all the queues were full
+}
+
+func (r *refusals) refused(line int, id string, err error) {
+	switch {
+	case errors.Is(err, gateway.ErrStoreFull):
+		if r.store == 0 {
+			r.log.Warn("stdin: line not queued: the gateway's queues are full; more lines are refused without a word until one is queued",
+				"line", line, "node", id, "err", err)
+		}
+		r.store++
+	case errors.Is(err, gateway.ErrQueueFull):
+		if r.nodes[id] == 0 {
+			r.log.Warn("stdin: line not queued: the node's queue is full; more lines for it are refused without a word until one is queued",
+				"line", line, "node", id, "err", err)
+		}
+		r.nodes[id]++
+	default:
+		r.log.Warn("stdin: line not queued", "line", line, "node", id, "err", err)
+	}
+}
+
+func (r *refusals) queued(id string) {
+	if r.store > 0 {
+		r.log.Info("stdin: lines are queued again", "refused", r.store)
+		r.store = 0
+	}
+	if k := r.nodes[id]; k > 0 {
+		r.log.Info("stdin: lines for the node are queued again", "node", id, "refused", k)
+		delete(r.nodes, id)
 	}
 }
 

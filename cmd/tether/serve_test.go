@@ -165,6 +165,33 @@ func TestServeStdinStdout(t *testing.T) {
 	}
 }
 
+// TestServeQueueFull: --queue-max-messages bounds a node's queue; the
+// stdin lines it refuses are logged once, not once each, and once a line
+// is queued again, with their count.
+func TestServeQueueFull(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := startServe(t, "--addr", "127.0.0.1:0", "--timeout", serveT.String(), "--broker", "none", "--queue-max-messages", "2")
+	for _, p := range []string{"1", "2", "3", "4", "5"} {
+		s.send("x", p)
+	}
+	x := dialNode(t, ctx, s.addr, "x")
+	readLine(t, ctx, x, "1")
+	readLine(t, ctx, x, "2")
+	s.send("x", "6") // 1 is acknowledged and removed: there is room
+	readLine(t, ctx, x, "6")
+	m, err := s.stderr.wait(regexp.MustCompile(`msg="stdin: lines for the node are queued again" node=x refused=(\d+)`), nil)
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, s.stderr)
+	}
+	if m[1] != "3" {
+		t.Errorf("refused lines counted %s, want 3", m[1])
+	}
+	if n := strings.Count(s.stderr.String(), "stdin: line not queued"); n != 1 {
+		t.Errorf("refused lines logged %d times, want once:\n%s", n, s.stderr)
+	}
+}
+
 func TestServeHelp(t *testing.T) {
 	for _, args := range [][]string{{"help", "serve"}, {"serve", "-h"}} {
 		var out, errb bytes.Buffer
@@ -172,7 +199,7 @@ func TestServeHelp(t *testing.T) {
 		if err != nil && !errors.Is(err, errUsage) && err.Error() != "flag: help requested" {
 			t.Fatalf("%v: %v", args, err)
 		}
-		for _, flag := range []string{"-addr", "-timeout", "-expect", "-strict", "-max-line", "-config", "-data", "-broker", "-mqtt-listen", "-discovery", "-web", "-grace"} {
+		for _, flag := range []string{"-addr", "-timeout", "-expect", "-strict", "-max-line", "-config", "-data", "-broker", "-mqtt-listen", "-discovery", "-web", "-grace", "-queue-max-messages", "-queue-max-bytes", "-queue-max-total-bytes", "-queue-max-nodes"} {
 			if !strings.Contains(out.String(), flag) {
 				t.Errorf("%v: usage does not explain %s:\n%s", args, flag, out.String())
 			}
@@ -212,6 +239,8 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--broker", "localhost"}, "mqtt.broker"},
 		{[]string{"extra"}, "no arguments"},
 		{[]string{"--config", cfg}, "bad.yaml:4:"},
+		{[]string{"--queue-max-bytes", "10"}, "queue.max_bytes"},
+		{[]string{"--queue-max-total-bytes", "10"}, "queue.max_total_bytes"},
 	} {
 		var errb bytes.Buffer
 		args := append([]string{"serve", "--data", dir, "--no-web"}, tc.args...)

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -11,6 +12,21 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// ErrClosed is returned by a Remote's Publish and Subscribe after Close.
+var ErrClosed = errors.New("bus: closed")
+
+// Reconnection delays of a Remote: after a lost connection, and between
+// failed attempts, it waits a random delay of at least half of a step
+// that doubles from minBackoff up to maxBackoff. A connection that lasted
+// maxBackoff resets the step; one that did not (a broker that accepts
+// then drops the gateway, or kicks it for another client with its ID)
+// keeps doubling it.
+const (
+	minBackoff     = 500 * time.Millisecond
+	maxBackoff     = 10 * time.Second
+	connectTimeout = 10 * time.Second
 )
 
 // RemoteConfig configures the connection to an external broker.
@@ -39,19 +55,26 @@ type RemoteConfig struct {
 }
 
 // Remote is a connection to an external broker through Paho. After the
-// first connection it reconnects by itself; publishes made meanwhile wait
-// for the connection.
+// first connection it reconnects by itself, with its own goroutine
+// (Paho's automatic reconnection is off: its goroutine sleeps and cannot
+// be stopped), renews the subscriptions and republishes the online
+// state on each connection; publishes made meanwhile wait for the
+// connection (or their context). Close stops everything it started.
 type Remote struct {
 	c   paho.Client
 	cfg RemoteConfig
 	log *slog.Logger
 
-	wake      chan struct{} // a (re)connection: renew
-	stop      chan struct{} // closed by Close
-	renewDone chan struct{}
+	ctx    context.Context // ended by Close: ends dials, handshakes, backoffs
+	cancel context.CancelFunc
+	lost   chan error    // buffer 1: Paho lost the connection
+	done   chan struct{} // closed when run returns
 
 	mu      sync.Mutex
 	filters []string
+	up      chan struct{} // closed while connected
+	isUp    bool
+	guard   func() bool // stops closing the last dialled conn at Close
 	closed  bool
 }
 
@@ -67,26 +90,29 @@ func Dial(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	case "mqtts", "tls":
 		u.Scheme = "ssl"
 	}
-	r := &Remote{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), renewDone: make(chan struct{})}
+	r := &Remote{cfg: cfg, log: cfg.Logger, lost: make(chan error, 1),
+		done: make(chan struct{}), up: make(chan struct{})}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	o := paho.NewClientOptions().
 		AddBroker(u.String()).
 		SetClientID(cfg.ClientID).
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
-		SetAutoReconnect(true).
+		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetMaxReconnectInterval(10 * time.Second).
-		SetConnectTimeout(10 * time.Second).
+		SetConnectTimeout(connectTimeout).
 		SetKeepAlive(15 * time.Second).
+		SetCustomOpenConnectionFn(r.open).
 		SetDefaultPublishHandler(r.receive).
-		SetOnConnectHandler(func(paho.Client) { r.connected() }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			r.log.Warn("MQTT broker connection lost; reconnecting", "broker", cfg.URL, "err", err)
+			select {
+			case r.lost <- err:
+			default:
+			}
 		})
 	if cfg.Username != "" {
 		o.SetUsername(cfg.Username)
@@ -99,22 +125,36 @@ func Dial(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 		o.SetWill(cfg.WillTopic, string(cfg.WillPayload), 1, true)
 	}
 	r.c = paho.NewClient(o)
-	if err := wait(ctx, r.c.Connect()); err != nil {
-		r.c.Disconnect(0)
+
+	// ctx ending aborts the first connection (r.ctx ends the dial).
+	stop := context.AfterFunc(ctx, r.cancel)
+	err = r.connect()
+	if !stop() && err == nil {
+		r.c.Disconnect(250) // connected, but ctx ended meanwhile
+		err = ctx.Err()
+	}
+	if err != nil {
+		r.cancel()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return nil, fmt.Errorf("bus: connect to MQTT broker %s: %w", cfg.URL, err)
 	}
 	r.log.Info("MQTT broker connected", "broker", cfg.URL, "client_id", cfg.ClientID)
-	go r.renew()
+	r.setUp()
+	go r.run()
 	return r, nil
 }
 
-// wait waits for a Paho token or ctx.
-func wait(ctx context.Context, t paho.Token) error {
+// wait waits for a Paho token, ctx or Close.
+func (r *Remote) wait(ctx context.Context, t paho.Token) error {
 	select {
 	case <-t.Done():
 		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-r.ctx.Done():
+		return ErrClosed
 	}
 }
 
@@ -140,73 +180,72 @@ func (r *Remote) receive(_ paho.Client, m paho.Message) {
 	m.Ack()
 }
 
-// connected wakes the renew goroutine. It runs on Paho's goroutine
-// while Paho may still be resuming its stored messages: a publish made
-// now would race with that (Paho sets the DUP flag of every stored
-// message, the new one included, while its writer sends it).
-func (r *Remote) connected() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
+// whenUp returns a channel closed while the connection is up.
+func (r *Remote) whenUp() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.up
+}
+
+func (r *Remote) setUp() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.isUp {
+		r.isUp = true
+		close(r.up)
 	}
 }
 
-// renew renews the subscriptions after each connection (the broker may
-// have lost the session), waits for the broker's SUBACK, and then
-// publishes the online state that the will may have overwritten.
-func (r *Remote) renew() {
-	defer close(r.renewDone)
+// setDown marks the connection down, if up is still the channel of the
+// current connection (a caller that saw Paho fail may be late).
+func (r *Remote) setDown(up <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.isUp && (up == nil || up == r.up) {
+		r.isUp = false
+		r.up = make(chan struct{})
+	}
+}
+
+// do runs op once the connection is up, again if Paho says it went
+// down meanwhile, until ctx ends or Close.
+func (r *Remote) do(ctx context.Context, op func() paho.Token) error {
 	for {
+		up := r.whenUp()
 		select {
-		case <-r.wake:
-		case <-r.stop:
-			return
+		case <-up:
+		case <-ctx.Done():
+			return fmt.Errorf("broker not connected: %w", ctx.Err())
+		case <-r.ctx.Done():
+			return ErrClosed
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		go func() {
-			select {
-			case <-r.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		r.mu.Lock()
-		fs := slices.Clone(r.filters)
-		r.mu.Unlock()
-		if len(fs) > 0 {
-			if err := wait(ctx, r.c.SubscribeMultiple(qos1(fs), nil)); err != nil {
-				r.log.Warn("MQTT: renewing the subscriptions failed", "err", err)
-			}
+		err := r.wait(ctx, op())
+		if errors.Is(err, paho.ErrNotConnected) {
+			r.setDown(up)
+			continue
 		}
-		if r.cfg.WillTopic != "" && r.cfg.OnlinePayload != nil {
-			if err := wait(ctx, r.c.Publish(r.cfg.WillTopic, 1, true, r.cfg.OnlinePayload)); err != nil {
-				r.log.Warn("MQTT: publishing the online state failed", "err", err)
-			}
-		}
-		cancel()
+		return err
 	}
 }
 
-func qos1(fs []string) map[string]byte {
-	m := make(map[string]byte, len(fs))
-	for _, f := range fs {
-		m[f] = 1
-	}
-	return m
-}
-
-// Publish publishes with QoS 1 and waits for the broker's PUBACK.
+// Publish publishes with QoS 1 and waits for the broker's PUBACK. While
+// the connection is down it waits for the next one.
 func (r *Remote) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
-	if err := wait(ctx, r.c.Publish(topic, 1, retain, payload)); err != nil {
+	err := r.do(ctx, func() paho.Token { return r.c.Publish(topic, 1, retain, payload) })
+	if err != nil {
 		return fmt.Errorf("bus: publish %s: %w", topic, err)
 	}
 	return nil
 }
 
-// Subscribe subscribes to filters with QoS 1, now and after every
-// reconnection.
+// Subscribe subscribes to filters with QoS 1, now (or on the next
+// connection, if the connection is down) and after every reconnection.
 func (r *Remote) Subscribe(ctx context.Context, filters ...string) error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
 	var add []string
 	for _, f := range filters {
 		if !slices.Contains(r.filters, f) {
@@ -218,23 +257,33 @@ func (r *Remote) Subscribe(ctx context.Context, filters ...string) error {
 	if len(add) == 0 {
 		return nil
 	}
-	if err := wait(ctx, r.c.SubscribeMultiple(qos1(add), nil)); err != nil {
+	if err := r.do(ctx, func() paho.Token { return r.c.SubscribeMultiple(qos1(add), nil) }); err != nil {
 		return fmt.Errorf("bus: subscribe %v: %w", add, err)
 	}
 	return nil
 }
 
-// Close disconnects cleanly (the will is not sent) and waits for Paho.
+func qos1(fs []string) map[string]byte {
+	m := make(map[string]byte, len(fs))
+	for _, f := range fs {
+		m[f] = 1
+	}
+	return m
+}
+
+// Close disconnects cleanly (the will is not sent) if connected, stops
+// any reconnection (a dial or an MQTT handshake under way is
+// abandoned), and waits for the goroutines of the bus and of Paho.
 func (r *Remote) Close() error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
+		<-r.done
 		return nil
 	}
 	r.closed = true
 	r.mu.Unlock()
-	close(r.stop)
-	<-r.renewDone
-	r.c.Disconnect(250)
+	r.cancel()
+	<-r.done
 	return nil
 }

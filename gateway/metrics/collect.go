@@ -149,7 +149,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		all.Pending += st.Pending
 		all.Queued += st.Queued
 		if c.perNode != NodeNone {
-			c.collectNode(ch, st)
+			c.collectNode(ch, st, false)
+		}
+	}
+	if c.perNode != NodeNone && c.offline != nil {
+		ids := slices.Clone(c.offline())
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			if _, err := srv.Lookup(id); err != nil {
+				c.collectNode(ch, link.Stats{ID: id}, true)
+			}
 		}
 	}
 	gauge(descNodes, float64(len(links)))
@@ -171,8 +180,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectNode sends node st's series: the basic ones, and with NodeFull
-// the others.
-func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats) {
+// the others, unless the node is offline (it has no link).
+func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offline bool) {
 	id := st.ID
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{id}, labels...)...)
@@ -193,7 +202,7 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats) {
 	if c.dropped != nil {
 		counter(descDropped, c.dropped(id))
 	}
-	if c.perNode != NodeFull {
+	if c.perNode != NodeFull || offline {
 		return
 	}
 	gauge(descSince, unix(st.Since))

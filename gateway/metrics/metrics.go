@@ -60,6 +60,15 @@ type Config struct {
 	// tether_node_dropped_messages_total. Same rules as Stored.
 	Dropped func(id string) uint64
 
+	// Offline, if set, returns the IDs of nodes to export although they
+	// have not connected since the server started (the gateway's nodes
+	// with messages in its store, its expected nodes): they get the
+	// basic per-node series (tether_node_up 0, zero message counters,
+	// stored and dropped messages), not the others, which a link
+	// reports. IDs that have connected are skipped. Same rules as
+	// Stored; it is called once per scrape.
+	Offline func() []string
+
 	// NodeMetrics chooses the per-node series; the zero value (and any
 	// unknown value) is NodeBasic.
 	NodeMetrics NodeMetrics
@@ -79,6 +88,7 @@ type Collector struct {
 	srv     atomic.Pointer[server.Server]
 	stored  func(id string) int
 	dropped func(id string) uint64
+	offline func() []string
 	perNode NodeMetrics
 	rtt     prometheus.Histogram
 	reg     *prometheus.Registry
@@ -140,6 +150,7 @@ func New(cfg Config) *Collector {
 	c := &Collector{
 		stored:  cfg.Stored,
 		dropped: cfg.Dropped,
+		offline: cfg.Offline,
 		perNode: cfg.NodeMetrics,
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace,

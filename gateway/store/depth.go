@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"maps"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -31,10 +33,14 @@ func decodeDepth(v []byte) (Depth, error) {
 	return Depth{Messages: int(binary.BigEndian.Uint64(v)), Bytes: int64(binary.BigEndian.Uint64(v[8:]))}, nil
 }
 
-// Limit bounds one node's queue. A zero or negative field is no bound.
+// Limit bounds one node's queue, and all the queues together. A zero or
+// negative field is no bound.
 type Limit struct {
 	Messages int   // messages, the one being sent included
 	Bytes    int64 // payload bytes
+	// TotalBytes bounds the payload bytes of all the queues together
+	// (ErrStoreFull).
+	TotalBytes int64
 }
 
 // fits reports whether a message of n bytes fits in a queue of depth d.
@@ -43,6 +49,12 @@ func (l Limit) fits(d Depth, n int) bool {
 		return false
 	}
 	return l.Bytes <= 0 || d.Bytes+int64(n) <= l.Bytes
+}
+
+// fitsTotal reports whether a message of n bytes fits in a store whose
+// queues total t.
+func (l Limit) fitsTotal(t Depth, n int) bool {
+	return l.TotalBytes <= 0 || t.Bytes+int64(n) <= l.TotalBytes
 }
 
 // Depth returns the depth of node's queue. It reads memory only.
@@ -60,6 +72,16 @@ func (s *Store) Total() Depth {
 	return s.total
 }
 
+// Queues returns the IDs of the nodes whose queue is not empty, sorted.
+// It reads memory only.
+func (s *Store) Queues() []string {
+	s.mu.Lock()
+	ids := slices.Collect(maps.Keys(s.depths))
+	s.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
 // setDepth records node's committed depth; s.qmu is held.
 func (s *Store) setDepth(id string, d Depth) {
 	s.mu.Lock()
@@ -73,8 +95,8 @@ func (s *Store) setDepth(id string, d Depth) {
 	}
 }
 
-// loadDepths reads every queue's depth into memory, in Open's
-// transaction. A store written before depths were kept has none: the
+// loadDepths reads every queue's depth, and which nodes were seen,
+// into memory, in Open's transaction. A store written before depths were kept has none: the
 // queue is counted and its depth stored.
 func (s *Store) loadDepths(tx *bolt.Tx) error {
 	nodes := tx.Bucket(bucketNodes)
@@ -87,6 +109,9 @@ func (s *Store) loadDepths(tx *bolt.Tx) error {
 	}
 	for _, k := range ids {
 		b := nodes.Bucket(k)
+		if seenIn(b) {
+			s.seen[string(k)] = true
+		}
 		var d Depth
 		if v := b.Get(keyDepth); v != nil {
 			var err error

@@ -201,3 +201,65 @@ func TestDepthOfOldStore(t *testing.T) {
 		t.Fatalf("Total after draining a = %+v", d)
 	}
 }
+
+// TestTotalLimit: past Limit.TotalBytes (all the queues together) a new
+// message is refused with ErrStoreFull, whatever its node; room made by
+// any node's Remove is usable at once.
+func TestTotalLimit(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	lim := store.Limit{Messages: 10, TotalBytes: 10}
+	for _, m := range []struct{ id, p string }{{"a", "1234"}, {"b", "1234"}, {"c", "12"}} {
+		if _, _, err := s.Enqueue(m.id, m.p, store.Origin{}, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Enqueue("d", "x", store.Origin{}, lim); !errors.Is(err, store.ErrStoreFull) {
+		t.Fatalf("past the total: %v, want ErrStoreFull", err)
+	}
+	if _, _, err := s.Enqueue("a", "x", store.Origin{}, store.Limit{Messages: 1, TotalBytes: 10}); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a full queue in a full store: %v, want ErrFull (the node's own bound first)", err)
+	}
+	if q := s.Queues(); !equal(q, []string{"a", "b", "c"}) {
+		t.Errorf("Queues = %v, want a b c", q)
+	}
+	if got := drain(t, s, "c"); !equal(got, []string{"12"}) {
+		t.Fatalf("c = %v", got)
+	}
+	if _, _, err := s.Enqueue("d", "xy", store.Origin{}, lim); err != nil {
+		t.Fatalf("after c drained: %v", err)
+	}
+	if tot := s.Total(); tot.Bytes != 10 || tot.Messages != 3 {
+		t.Errorf("total = %+v, want 3 messages, 10 bytes", tot)
+	}
+}
+
+// TestSeen: MarkSeen survives a reopen; a store written before MarkSeen
+// counts a node with sequence state as seen.
+func TestSeen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if s.Seen("a") {
+		t.Fatal("a seen in a new store")
+	}
+	if err := s.MarkSeen("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveNext("old", 5); err != nil { // as an older gateway did
+		t.Fatal(err)
+	}
+	if _, _, err := s.Enqueue("stranger", "x", store.Origin{}, store.Limit{}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Seen("a") || s.Seen("stranger") {
+		t.Errorf("seen: a %v, stranger %v; want true, false", s.Seen("a"), s.Seen("stranger"))
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	for id, want := range map[string]bool{"a": true, "old": true, "stranger": false, "none": false} {
+		if s.Seen(id) != want {
+			t.Errorf("after a reopen, Seen(%q) = %v, want %v", id, !want, want)
+		}
+	}
+}

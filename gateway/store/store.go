@@ -35,6 +35,10 @@ var ErrLocked = errors.New("store: the data directory is in use by another proce
 // the message was not stored.
 var ErrFull = errors.New("store: the node's queue is full")
 
+// ErrStoreFull is returned by Enqueue when all the queues together are
+// at Limit.TotalBytes: the message was not stored.
+var ErrStoreFull = errors.New("store: the queues are full (all nodes together)")
+
 // FileName is the store's file in its data directory.
 const FileName = "gateway.db"
 
@@ -44,6 +48,7 @@ var (
 	keyNext     = []byte("next")
 	keyWindow   = []byte("window")
 	keyDepth    = []byte("depth")
+	keySeen     = []byte("seen")
 	bucketQueue = []byte("queue")
 )
 
@@ -60,6 +65,7 @@ type Store struct {
 	mu     sync.Mutex
 	depths map[string]Depth // nodes with a non-empty queue
 	total  Depth
+	seen   map[string]bool // nodes that have connected (MarkSeen)
 }
 
 // Item is one queued message for a node.
@@ -87,7 +93,7 @@ func Open(dir string, wait time.Duration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, depths: make(map[string]Depth)}
+	s := &Store{db: db, depths: make(map[string]Depth), seen: make(map[string]bool)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketNodes); err != nil {
 			return err
@@ -196,8 +202,9 @@ type Origin struct {
 // the same packet id, topic and payload, it is a redelivery of a message
 // stored but not acknowledged before a crash: nothing is stored and
 // stored is false. Otherwise, if the queue is at lim, nothing is stored
-// and the error is ErrFull: the queue, and the order of what is in it,
-// are left as they were.
+// and the error is ErrFull (ErrStoreFull if all the queues together are
+// at lim.TotalBytes): the queue, and the order of what is in it, are
+// left as they were.
 func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, stored bool, err error) {
 	var mark []byte
 	if o.Client != "" {
@@ -210,15 +217,19 @@ func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, st
 	}
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	d := s.Depth(id)
-	full := false
+	d, total := s.Depth(id), s.Total()
+	var full error
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		dd := tx.Bucket(bucketDedup)
 		if mark != nil && o.Dup && bytes.Equal(dd.Get([]byte(o.Client)), mark) {
 			return nil
 		}
 		if !lim.fits(d, len(payload)) {
-			full = true
+			full = ErrFull
+			return nil
+		}
+		if !lim.fitsTotal(total, len(payload)) {
+			full = ErrStoreFull
 			return nil
 		}
 		b, err := node(tx, id)
@@ -249,8 +260,8 @@ func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, st
 	switch {
 	case err != nil:
 		return 0, false, fmt.Errorf("store: enqueue for %q: %w", id, err)
-	case full:
-		return 0, false, ErrFull
+	case full != nil:
+		return 0, false, full
 	case stored:
 		s.setDepth(id, d)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tether-iot/tether/gateway/metrics"
 	"github.com/tether-iot/tether/gateway/web"
 )
 
@@ -178,5 +179,70 @@ func TestConfig(t *testing.T) {
 	ws.Close() // idempotent
 	if err := ws.ListenAndServe(context.Background()); !errors.Is(err, web.ErrServerClosed) {
 		t.Errorf("ListenAndServe after Close: %v, want ErrServerClosed", err)
+	}
+}
+
+// TestOffline: nodes listed by Config.Offline that have not connected
+// are rows with state "offline" (their stored messages shown), in the
+// list, by ID and on /metrics (basic series only); once one connects,
+// its row is its link's.
+func TestOffline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e := start(t, 300*time.Millisecond, web.Config{
+		Queue:   func(id string) web.Queue { return web.Queue{Stored: len(id), Bytes: int64(len(id))} },
+		Offline: func() []string { return []string{"n1", "away", "away"} },
+		Metrics: metrics.New(metrics.Config{
+			NodeMetrics: metrics.NodeFull,
+			Stored:      func(id string) int { return len(id) },
+			Offline:     func() []string { return []string{"n1", "away", "away"} },
+		}),
+	})
+	e.dial(t, ctx, "n1")
+
+	var nodes []web.Node
+	get(t, e.url+"/api/nodes", http.StatusOK, &nodes)
+	if len(nodes) != 2 || nodes[0].ID != "away" || nodes[1].ID != "n1" {
+		t.Fatalf("nodes = %+v, want away and n1", nodes)
+	}
+	if a := nodes[0]; a.State != "offline" || a.Up || a.Stored == nil || *a.Stored != 4 || !a.Since.IsZero() {
+		t.Errorf("away = %+v, want offline, 4 stored, no since", a)
+	}
+	if n := nodes[1]; n.State != "up" || !n.Up {
+		t.Errorf("n1 = %+v, want up", n)
+	}
+	var one web.Node
+	get(t, e.url+"/api/nodes/away", http.StatusOK, &one)
+	if one.State != "offline" {
+		t.Errorf("/api/nodes/away = %+v, want offline", one)
+	}
+	var st web.Status
+	get(t, e.url+"/api/status", http.StatusOK, &st)
+	if st.NodesTotal != 1 || len(st.Nodes) != 2 {
+		t.Errorf("status: %d nodes total, %d rows; want 1 (connected), 2 rows", st.NodesTotal, len(st.Nodes))
+	}
+
+	want := `
+# HELP tether_node_up 1 if the node's link is up, else 0.
+# TYPE tether_node_up gauge
+tether_node_up{node="away"} 0
+tether_node_up{node="n1"} 1
+# HELP tether_node_stored_messages Messages to the node waiting in the gateway's durable store.
+# TYPE tether_node_stored_messages gauge
+tether_node_stored_messages{node="away"} 4
+tether_node_stored_messages{node="n1"} 2
+`
+	if err := testutil.ScrapeAndCompare(e.url+"/metrics", strings.NewReader(want), "tether_node_up", "tether_node_stored_messages"); err != nil {
+		t.Error(err)
+	}
+	_, body := get(t, e.url+"/metrics", http.StatusOK, nil)
+	if strings.Contains(string(body), `tether_node_connects_total{node="away"}`) {
+		t.Error("/metrics has a link's series for an offline node")
+	}
+
+	e.dial(t, ctx, "away")
+	get(t, e.url+"/api/nodes/away", http.StatusOK, &one)
+	if one.State != "up" {
+		t.Errorf("/api/nodes/away after it connected = %+v, want up", one)
 	}
 }

@@ -51,7 +51,8 @@ func browser(t *testing.T) context.Context {
 }
 
 // TestPageInBrowser loads the page in a real headless Chromium, sees the
-// nodes and the T mismatch flag, takes a node down and sees its row change
+// nodes (one offline: not connected since the start) and the T mismatch
+// flag, takes a node down and sees its row change
 // without a reload, then saves a screenshot.
 func TestPageInBrowser(t *testing.T) {
 	bctx := browser(t)
@@ -65,7 +66,8 @@ func TestPageInBrowser(t *testing.T) {
 			}
 			return web.Queue{Stored: len(id) - 4, Bytes: 10}
 		},
-		Extra: func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
+		Extra:   func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
+		Offline: func() []string { return []string{"delta", "alpha"} },
 	})
 	alpha := e.dial(t, ctx, "alpha")
 	beta := e.dial(t, ctx, "beta")
@@ -102,6 +104,16 @@ func TestPageInBrowser(t *testing.T) {
 	)
 	if got := text("#nodes-up"); got != "3 / 3" {
 		t.Errorf("nodes up shows %q, want 3 / 3", got)
+	}
+	run("see delta offline", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="delta"][data-state="offline"]`)))
+	if got := text(`tr[data-node="delta"] .badge`); got != "offline" {
+		t.Errorf("delta's badge shows %q, want offline", got)
+	}
+	if got := text(`tr[data-node="delta"] td:nth-child(3)`); got != "not since start" {
+		t.Errorf("delta's since shows %q, want not since start", got)
+	}
+	if got := text(`tr[data-node="delta"] td:nth-child(10)`); got != "0 + 1 stored" {
+		t.Errorf("delta's queue shows %q, want 0 + 1 stored", got)
 	}
 	if got := text("#timeout"); got != "300 ms" {
 		t.Errorf("server T shows %q, want 300 ms", got)

@@ -48,6 +48,14 @@ type Config struct {
 	// refresh and must be safe for concurrent use and quick.
 	Queue func(id string) Queue
 
+	// Offline, if set, returns the IDs of nodes to list although they
+	// have not connected since the server started (the gateway's nodes
+	// with messages in its store, its expected nodes): their rows have
+	// state "offline", their durable queue (Queue) and Extra. IDs that
+	// have connected are skipped. Same rules as Queue; it is called once
+	// per refresh.
+	Offline func() []string
+
 	// Extra, if set, returns more fields to show for node id (its MQTT
 	// topic, say): they go into Node.Extra and a column of the page. Same
 	// rules as Queue; values must marshal to JSON.

@@ -147,20 +147,20 @@ func (h *hub) flush(all bool) {
 		links = srv.Links()
 	}
 	up := update{Header: h.s.header(srv, links), Events: events}
-	for _, l := range links {
-		_, ev := dirty[l.ID()]
+	for _, n := range h.s.rows(srv, links) {
+		_, ev := dirty[n.ID]
 		if !all && !ev {
 			continue
 		}
-		b, err := json.Marshal(h.s.node(l, srv.Timeout()))
+		b, err := json.Marshal(n)
 		if err != nil {
-			h.s.log.Warn("status page: node row not encoded", "node", l.ID(), "err", err)
+			h.s.log.Warn("status page: node row not encoded", "node", n.ID, "err", err)
 			continue
 		}
-		if !ev && bytes.Equal(b, h.last[l.ID()]) {
+		if !ev && bytes.Equal(b, h.last[n.ID]) {
 			continue
 		}
-		h.last[l.ID()] = b
+		h.last[n.ID] = b
 		up.Nodes = append(up.Nodes, b)
 	}
 	hk := headerKey(up.Header)

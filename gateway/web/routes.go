@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -62,6 +63,10 @@ func (s *Server) serveNode(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := srv.Lookup(id)
 	if err != nil {
+		if slices.Contains(s.offline(srv), id) {
+			writeJSON(w, http.StatusOK, s.offlineNode(id))
+			return
+		}
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown node"})
 		return
 	}

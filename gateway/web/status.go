@@ -2,6 +2,8 @@ package web
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tether-iot/tether/link"
@@ -50,9 +52,13 @@ type Update struct {
 // link's Stats. Durations are in milliseconds; a null time or duration is
 // not known yet.
 type Node struct {
-	ID         string     `json:"id"`
-	Up         bool       `json:"up"`
-	Since      time.Time  `json:"since"` // last up/down change
+	ID string `json:"id"`
+	Up bool   `json:"up"`
+	// State is "up", "down", or "offline": not connected since the
+	// server started (Config.Offline), when the counters are all zero
+	// and Since is absent.
+	State      string     `json:"state"`
+	Since      time.Time  `json:"since,omitzero"` // last up/down change
 	Remote     string     `json:"remote,omitempty"`
 	Connects   int        `json:"connects"`
 	Reconnects int        `json:"reconnects"`
@@ -127,6 +133,7 @@ func (s *Server) node(l *link.Link, T time.Duration) Node {
 	n := Node{
 		ID:          st.ID,
 		Up:          st.Up,
+		State:       "down",
 		Since:       st.Since,
 		Remote:      st.Remote,
 		Connects:    st.Connects,
@@ -142,6 +149,9 @@ func (s *Server) node(l *link.Link, T time.Duration) Node {
 		Restarts:    st.PeerRestarts,
 		BadLines:    BadLines{TooLong: st.TooLong, Malformed: st.Malformed, NotUTF8: st.NotUTF8},
 	}
+	if st.Up {
+		n.State = "up"
+	}
 	if !st.LastReceived.IsZero() {
 		t := st.LastReceived
 		n.LastRecv = &t
@@ -153,14 +163,68 @@ func (s *Server) node(l *link.Link, T time.Duration) Node {
 		n.PeerTimeoutMs = ms(pt)
 		n.TimeoutMismatch = Mismatch(pt, T, s.cfg.MismatchTolerance)
 	}
+	s.gatewayFields(&n)
+	return n
+}
+
+// offlineNode is the row of node id, which has not connected since the
+// server started.
+func (s *Server) offlineNode(id string) Node {
+	n := Node{ID: id, State: "offline"}
+	s.gatewayFields(&n)
+	return n
+}
+
+// gatewayFields fills n's durable queue and extra fields.
+func (s *Server) gatewayFields(n *Node) {
 	if s.cfg.Queue != nil {
-		q := s.cfg.Queue(st.ID)
+		q := s.cfg.Queue(n.ID)
 		n.Stored, n.StoredBytes, n.Dropped, n.QueueFull = &q.Stored, &q.Bytes, &q.Dropped, q.Full
 	}
 	if s.cfg.Extra != nil {
-		n.Extra = s.cfg.Extra(st.ID)
+		n.Extra = s.cfg.Extra(n.ID)
 	}
-	return n
+}
+
+// offline returns the IDs of Config.Offline that have not connected to
+// srv, sorted.
+func (s *Server) offline(srv *server.Server) []string {
+	if s.cfg.Offline == nil {
+		return nil
+	}
+	var ids []string
+	for _, id := range s.cfg.Offline() {
+		if srv != nil {
+			if _, err := srv.Lookup(id); err == nil {
+				continue
+			}
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// rows reads every row of the page, sorted by ID: the links', and the
+// offline nodes'.
+func (s *Server) rows(srv *server.Server, links []*link.Link) []Node {
+	T := time.Duration(0)
+	if srv != nil {
+		T = srv.Timeout()
+	}
+	nodes := make([]Node, 0, len(links))
+	for _, l := range links {
+		nodes = append(nodes, s.node(l, T))
+	}
+	off := s.offline(srv)
+	if len(off) == 0 {
+		return nodes
+	}
+	for _, id := range off {
+		nodes = append(nodes, s.offlineNode(id))
+	}
+	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	return nodes
 }
 
 // Mismatch reports whether a node's inferred T differs from the server's
@@ -215,14 +279,7 @@ func (s *Server) status() Status {
 	if srv != nil {
 		links = srv.Links()
 	}
-	st := Status{Header: s.header(srv, links), Nodes: make([]Node, 0, len(links))}
-	T := time.Duration(0)
-	if srv != nil {
-		T = srv.Timeout()
-	}
-	for _, l := range links {
-		st.Nodes = append(st.Nodes, s.node(l, T))
-	}
+	st := Status{Header: s.header(srv, links), Nodes: s.rows(srv, links)}
 	st.Events = s.hub.recent()
 	return st
 }

@@ -51,7 +51,7 @@ func New(cfg Config) (*Server, error) {
 		done:    make(chan struct{}),
 	}
 	if s.metrics == nil {
-		mc := metrics.Config{Server: cfg.Server}
+		mc := metrics.Config{Server: cfg.Server, Offline: cfg.Offline}
 		if q := cfg.Queue; q != nil {
 			mc.Stored = func(id string) int { return q(id).Stored }
 			mc.Dropped = func(id string) uint64 { return q(id).Dropped }

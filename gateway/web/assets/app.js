@@ -60,18 +60,20 @@ function renderRow(n, tr) {
     for (let i = 0; i < COLS; i++) tr.insertCell();
   }
   const c = tr.cells;
+  const state = n.state || (n.up ? "up" : "down");
   tr.dataset.node = n.id;
-  tr.dataset.state = n.up ? "up" : "down";
+  tr.dataset.state = state;
   tr.dataset.mismatch = n.timeout_mismatch ? "true" : "false";
 
   cell(c[0], n.id, n.remote ? "last address: " + n.remote : "", "id");
   c[1].textContent = "";
   c[1].className = "state";
   const badge = document.createElement("span");
-  badge.className = "badge " + (n.up ? "up" : "down");
-  badge.textContent = n.up ? "up" : "down";
+  badge.className = "badge " + state;
+  badge.textContent = state;
+  if (state === "offline") badge.title = "not connected since the gateway started";
   c[1].appendChild(badge);
-  cell(c[2], fmtAgo(n.since), fmtTime(n.since), "ago since");
+  cell(c[2], sinceText(n), fmtTime(n.since), "ago since");
   numCell(c[3], n.reconnects, n.connects + " connections in all");
   cell(c[4], fmtAgo(n.last_received), fmtTime(n.last_received), "ago last");
   numCell(c[5], n.messages_in, "");
@@ -126,11 +128,17 @@ function renderRow(n, tr) {
   applyFilter(tr);
 }
 
+// sinceText is the Since cell: an offline node has not connected since
+// the gateway started.
+function sinceText(n) {
+  return n.state === "offline" ? "not since start" : fmtAgo(n.since);
+}
+
 function applyFilter(tr) {
   const f = $("filter").value.trim().toLowerCase();
   const downOnly = $("down-only").checked;
   tr.hidden = (f !== "" && !tr.dataset.node.toLowerCase().includes(f)) ||
-    (downOnly && tr.dataset.state !== "down");
+    (downOnly && tr.dataset.state === "up");
 }
 
 function upsert(n) {
@@ -151,7 +159,7 @@ function upsert(n) {
     tbody.insertBefore(tr, before);
   }
   renderRow(n, tr);
-  if (old && old.up !== n.up) {
+  if (old && (old.up !== n.up || old.state !== n.state)) {
     tr.classList.remove("flash");
     void tr.offsetWidth; // restart the animation
     tr.classList.add("flash");
@@ -225,7 +233,7 @@ function onUpdate(up) {
 function tick() {
   for (const [id, tr] of rows) {
     const n = nodes.get(id);
-    tr.cells[2].textContent = fmtAgo(n.since);
+    tr.cells[2].textContent = sinceText(n);
     tr.cells[4].textContent = fmtAgo(n.last_received);
   }
 }

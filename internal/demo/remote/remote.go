@@ -8,6 +8,7 @@ package remote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -82,8 +83,8 @@ func TXNode(ctx context.Context, c *client.Client, sw *Switch, out *demo.Printer
 		}
 		line := fmt.Sprintf("[%d]", v)
 		if err := c.Write(ctx, line, link.QoS(false)); err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
+				return nil // the demo is ending, as RXNode and mainapp see it
 			}
 			return err
 		}

@@ -28,6 +28,9 @@ const (
 	// DefaultQueueTotalBytes bounds the payload bytes of all the
 	// durable queues together when Config.Queue.MaxTotalBytes is zero.
 	DefaultQueueTotalBytes = 256 << 20
+	// DefaultUpMessages bounds each node's up spool (its messages
+	// waiting for the broker) when Config.Queue.MaxUpMessages is zero.
+	DefaultUpMessages = 1000
 	// DefaultQueueNodes bounds the node IDs never seen connected that
 	// the gateway keeps messages for when Config.Queue.MaxNodes is zero.
 	DefaultQueueNodes = 1000
@@ -70,8 +73,8 @@ type Config struct {
 	// lines; nil means slog.Default(). Not in the file.
 	Logger *slog.Logger `yaml:"-"`
 	// OnMessage, if set, is called with every new message from a node,
-	// in order per node, once it is published and stored (tether serve
-	// prints it). It runs on the node's read loop: keep it short. Not in
+	// in order per node, once it is published (or spooled for the
+	// broker) and stored (tether serve prints it). It runs on the node's read loop: keep it short. Not in
 	// the file.
 	OnMessage func(node, payload string) `yaml:"-"`
 	// OnEvent, if set, receives every node's link events (see
@@ -97,7 +100,8 @@ type NodesConfig struct {
 // newest, as mosquitto's max_queued_messages does: a message from MQTT is
 // dropped but still acknowledged to the broker (which would otherwise
 // send it again forever), counted and logged once per episode; Send fails
-// with ErrQueueFull (ErrStoreFull past MaxTotalBytes).
+// with ErrQueueFull (ErrStoreFull past MaxTotalBytes). It also bounds each
+// node's up spool (MaxUpMessages), which counts in MaxTotalBytes.
 type QueueConfig struct {
 	// MaxMessages is the most messages queued for one node. Zero means
 	// 1000 (DefaultQueueMessages); negative means no bound.
@@ -107,9 +111,18 @@ type QueueConfig struct {
 	// must be at least MaxLine, so that any one message fits.
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxTotalBytes is the most payload bytes queued for all the nodes
-	// together. Zero means 256 MiB (DefaultQueueTotalBytes); negative
-	// means no bound; otherwise it must be at least MaxLine.
+	// together, their up spools included. Zero means 256 MiB
+	// (DefaultQueueTotalBytes); negative means no bound; otherwise it
+	// must be at least MaxLine.
 	MaxTotalBytes int64 `yaml:"max_total_bytes"`
+	// MaxUpMessages is the most messages from one node kept in its up
+	// spool: the messages that the gateway acknowledged to the node
+	// while the broker could not take them, waiting to be published.
+	// Past it (or past MaxTotalBytes) the node's messages are not
+	// acknowledged: the node repeats them later (a qos-off message is
+	// lost). Zero means 1000 (DefaultUpMessages); negative means no
+	// bound.
+	MaxUpMessages int `yaml:"max_up_messages"`
 	// MaxNodes is the most node IDs that were never seen connected (nor
 	// are in Nodes.Expect) for which the gateway keeps messages from
 	// MQTT: without Nodes.Expect it owns every ID, and a flood on
@@ -122,6 +135,11 @@ type QueueConfig struct {
 // limit is the store's form of q.
 func (q QueueConfig) limit() store.Limit {
 	return store.Limit{Messages: q.MaxMessages, Bytes: q.MaxBytes, TotalBytes: q.MaxTotalBytes}
+}
+
+// upLimit is the store's form of q for the up spools.
+func (q QueueConfig) upLimit() store.Limit {
+	return store.Limit{Messages: q.MaxUpMessages, TotalBytes: q.MaxTotalBytes}
 }
 
 // MQTTConfig selects the broker.
@@ -183,8 +201,9 @@ type WebConfig struct {
 	// Enabled turns the web server on; nil means on.
 	Enabled *bool `yaml:"enabled"`
 	// NodeMetrics chooses the per-node Prometheus series (label "node")
-	// on /metrics: "basic" (5 per node: up, messages in and out, stored
-	// and dropped messages), "full" (up to 22 per node) or "none". Empty
+	// on /metrics: "basic" (6 per node: up, messages in and out, stored,
+	// spooled and dropped messages), "full" (up to 23 per node) or
+	// "none". Empty
 	// means basic. Fleet totals are always exported. See
 	// metrics.NodeMetrics.
 	NodeMetrics string `yaml:"node_metrics"`
@@ -236,6 +255,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Queue.MaxNodes == 0 {
 		c.Queue.MaxNodes = DefaultQueueNodes
+	}
+	if c.Queue.MaxUpMessages == 0 {
+		c.Queue.MaxUpMessages = DefaultUpMessages
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

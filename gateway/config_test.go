@@ -66,7 +66,7 @@ func TestDocExample(t *testing.T) {
 	}
 	q := c.Queue
 	if q.MaxMessages != gateway.DefaultQueueMessages || q.MaxBytes != 0 || q.MaxTotalBytes != gateway.DefaultQueueTotalBytes ||
-		q.MaxNodes != gateway.DefaultQueueNodes || c.Web.NodeMetrics != "basic" {
+		q.MaxNodes != gateway.DefaultQueueNodes || q.MaxUpMessages != gateway.DefaultUpMessages || c.Web.NodeMetrics != "basic" {
 		t.Errorf("the doc's queue and node_metrics are not the defaults: %+v %q", c.Queue, c.Web.NodeMetrics)
 	}
 }
@@ -79,8 +79,8 @@ func TestQueueDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if q := g.Config().Queue; q.MaxMessages != 1000 || q.MaxBytes != 0 {
-		t.Errorf("default queue bounds %+v, want 1000 messages, no byte bound", q)
+	if q := g.Config().Queue; q.MaxMessages != 1000 || q.MaxBytes != 0 || q.MaxUpMessages != 1000 {
+		t.Errorf("default queue bounds %+v, want 1000 messages, no byte bound, 1000 spooled", q)
 	}
 	c, err := gateway.ParseConfig("q.yaml", []byte("queue:\n  max_messages: -1\n"))
 	if err != nil || c.Queue.MaxMessages != -1 {

@@ -13,7 +13,9 @@
 //
 // Delivery. Node to MQTT: a message is acknowledged to the node only once
 // the broker has accepted it (QoS 1) on the node's up topic and on every
-// route's topic, and the node's receive window has been stored with it.
+// route's topic, and the node's receive window has been stored with it;
+// or, while the broker does not take it, once it is in the node's up
+// spool in the store with the window, to be published in order later.
 // MQTT to node: a message is acknowledged to the broker only once it is
 // in the node's queue on disk; each node's queue is written by its own
 // goroutine with qos, so an offline node holds up no other. See
@@ -137,7 +139,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Web.On() {
 		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
-		col := metrics.New(metrics.Config{Stored: st.Len, Dropped: g.droppedOf, Offline: g.offline, NodeMetrics: level})
+		col := metrics.New(metrics.Config{Stored: st.Len, Spooled: g.spooledOf, Dropped: g.droppedOf, Offline: g.offline, NodeMetrics: level})
 		col.Registry().MustRegister(collector{g})
 		g.web, err = web.New(web.Config{
 			Addr:    cfg.Web.Addr,
@@ -289,6 +291,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.node(id)
 		}
 	}
+	g.startSpools()
 	g.log.Info("gateway started", "name", g.cfg.Name, "nodes", ln.Addr().String(), "store", g.st.Path(),
 		"mqtt", g.brokerName(), "expected", len(g.cfg.Nodes.Expect), "routes", len(g.cfg.Routes))
 	return nil

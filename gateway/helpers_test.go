@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // freePort returns a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,6 +64,20 @@ func startMosquittoConf(t *testing.T, extra string) string {
 // listener. It is killed by stop, or at the end of the test.
 func runMosquitto(t *testing.T, addr, extra string) (stop func()) {
 	t.Helper()
+	return runMosquittoConf(t, addr, extra+"persistence false\n", false)
+}
+
+// runMosquittoPersistent starts mosquitto on addr with its persistence
+// file in dir: stop ends it with SIGTERM, so that it saves its sessions
+// (subscriptions, queued QoS 1 messages) for the next one started on
+// the same dir.
+func runMosquittoPersistent(t testing.TB, addr, dir string) (stop func()) {
+	t.Helper()
+	return runMosquittoConf(t, addr, "allow_anonymous true\npersistence true\npersistence_location "+dir+"/\n", true)
+}
+
+func runMosquittoConf(t testing.TB, addr, extra string, term bool) (stop func()) {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, e := os.Stat("/usr/sbin/mosquitto"); e == nil {
@@ -73,12 +88,16 @@ func runMosquitto(t *testing.T, addr, extra string) (stop func()) {
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("user root\nlistener %s 127.0.0.1\n%spersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n", port, extra)
+	text := fmt.Sprintf("user root\nlistener %s 127.0.0.1\n%slog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n", port, extra)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-c", conf)
+	if term {
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 10 * time.Second // then killed
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,12 @@ type nodeState struct {
 	full     episode       // its durable queue is full: new messages dropped
 	fastFull episode       // its qos-off queue is full
 	stranger bool          // not expected, never seen connected (g.mu)
+
+	// Its up spool (spool.go).
+	upMu         sync.Mutex    // guards draining
+	draining     bool          // its drainer runs
+	spoolFull    episode       // its messages are refused: the spool is full
+	spoolRefused atomic.Uint64 // its messages refused because the spool was full
 }
 
 func (n *nodeState) kick() {
@@ -228,8 +234,9 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 		return fmt.Errorf("gateway: state of node %q: %w", id, err)
 	}
 	c.Resume = snap
-	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, id, m) }
 	g.seen(id)
+	n := g.node(id)
+	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, n, m) }
 	return nil
 }
 
@@ -246,39 +253,4 @@ func (g *Gateway) onEvent(ev link.Event) {
 	if g.cfg.OnEvent != nil {
 		g.cfg.OnEvent(ev)
 	}
-}
-
-// deliver takes a new message from node id: published on its up topic
-// and its routes (each accepted by the broker), then its window stored;
-// only then is it acknowledged to the node (by returning nil).
-//
-// The publishes do not stop when the node's socket dies (ctx): once the
-// broker has a message, the window is stored too, so that the node's
-// repeat is recognised instead of published again. They are bounded by
-// 4T, after which the node repeats the message.
-func (g *Gateway) deliver(ctx context.Context, id string, m link.Message) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*g.srv.Timeout())
-	defer cancel()
-	if g.bus != nil {
-		p := []byte(m.Payload)
-		if err := g.publish(ctx, pubUp, g.topics.Up(id), p, false); err != nil {
-			return err
-		}
-		for _, r := range g.routes[id] {
-			topic := g.topics.DownNoQoS(r.To)
-			if r.Reliable() {
-				topic = g.topics.Down(r.To)
-			}
-			if err := g.publish(ctx, pubRoute, topic, p, false); err != nil {
-				return err
-			}
-		}
-	}
-	if err := g.st.SaveWindow(id, m.Window); err != nil {
-		return err
-	}
-	if g.cfg.OnMessage != nil {
-		g.cfg.OnMessage(id, m.Payload)
-	}
-	return nil
 }

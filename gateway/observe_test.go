@@ -83,7 +83,7 @@ func (h *logRecorder) find(prefix string) []logLine {
 }
 
 // wait waits for a line whose message starts with prefix and returns it.
-func (h *logRecorder) wait(t *testing.T, ctx context.Context, prefix string) logLine {
+func (h *logRecorder) wait(t testing.TB, ctx context.Context, prefix string) logLine {
 	t.Helper()
 	for {
 		h.s.mu.Lock()

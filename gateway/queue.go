@@ -43,17 +43,19 @@ func (g *Gateway) Queue(id string) QueueState {
 	return q
 }
 
-// webQueue is Queue for the status page.
+// webQueue is Queue and Spool for the status page.
 func (g *Gateway) webQueue(id string) web.Queue {
-	q := g.Queue(id)
-	return web.Queue{Stored: q.Messages, Bytes: q.Bytes, Dropped: q.Dropped, Full: q.Full}
+	q, s := g.Queue(id), g.Spool(id)
+	return web.Queue{Stored: q.Messages, Bytes: q.Bytes, Dropped: q.Dropped, Full: q.Full,
+		Spooled: s.Messages, SpooledBytes: s.Bytes, SpoolRefused: s.Refused, SpoolFull: s.Full}
 }
 
 // offline returns the nodes that the status page and the per-node
 // metrics list even before they connect: those with messages in the
-// store, and the expected ones (the page skips those that connected).
+// store (queued or spooled), and the expected ones (the page skips those
+// that connected).
 func (g *Gateway) offline() []string {
-	ids := append(g.st.Queues(), g.cfg.Nodes.Expect...)
+	ids := slices.Concat(g.st.Queues(), g.st.Spools(), g.cfg.Nodes.Expect)
 	slices.Sort(ids)
 	return slices.Compact(ids)
 }

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tether-iot/tether/gateway/bus"
 	"github.com/tether-iot/tether/gateway/metrics"
 )
 
@@ -44,6 +46,10 @@ type stats struct {
 	failing   episode // MQTT publishes failing
 	storeFull episode // the queues together are full: messages dropped
 	strangers episode // too many IDs never seen connected: messages dropped
+
+	spooled      atomic.Uint64                   // messages from nodes spooled
+	spoolRefused [numRefuseReasons]atomic.Uint64 // messages from nodes refused: spool full
+	spooling     episode                         // messages are spooled, until every spool is empty
 }
 
 // episode is a run of failures or drops, logged when it starts and when
@@ -84,39 +90,57 @@ func (e *episode) end(done func() bool) (n uint64, ended bool) {
 	return n, true
 }
 
-// publish publishes on the bus and counts the outcome by kind. The first
-// failure after a success is logged, and so is the first success after
-// failures: one line each way, however many messages fail in between
-// (each node's link logs its own refused messages).
+// publish publishes on the bus (waiting for its connection) and counts
+// the outcome by kind. A state, discovery or gateway publish that the
+// MQTT client sent again after a lost connection (bus.ErrUnconfirmed)
+// counts as done: the client keeps sending it until the broker has it.
 func (g *Gateway) publish(ctx context.Context, kind int, topic string, payload []byte, retain bool) error {
 	err := g.bus.Publish(ctx, topic, payload, retain)
+	if kind != pubUp && kind != pubRoute && errors.Is(err, bus.ErrUnconfirmed) {
+		err = nil
+	}
+	g.count(kind, topic, err)
+	return err
+}
+
+// count counts a publish's outcome err by kind. The first failure after
+// a success is logged, and so is the first success after failures: one
+// line each way, however many messages fail in between.
+func (g *Gateway) count(kind int, topic string, err error) {
 	s := &g.stats
 	if err != nil {
 		s.failed[kind].Add(1)
 		if s.failing.hit() {
-			g.log.Warn("MQTT: publishes are failing; messages from nodes are not acknowledged until they succeed (the nodes repeat them)",
+			g.log.Warn("MQTT: publishes are failing; the nodes' messages are spooled in the store meanwhile",
 				"kind", pubKinds[kind], "topic", topic, "err", err)
 		}
-		return err
+		return
 	}
 	s.published[kind].Add(1)
 	if n, ended := s.failing.end(func() bool { return true }); ended {
 		g.log.Info("MQTT: publishes succeed again", "failed", n)
 	}
-	return nil
 }
 
 var (
 	descPublishes = prometheus.NewDesc(metrics.Namespace+"_mqtt_publishes_total",
 		"Messages the gateway published and the broker accepted, by kind: up (a node's message), route, state, discovery, gateway.", []string{"kind"}, nil)
 	descPublishFailures = prometheus.NewDesc(metrics.Namespace+"_mqtt_publish_failures_total",
-		"Publishes that failed (broker unreachable or too slow), by kind; a node's message that failed is not acknowledged, and the node repeats it.", []string{"kind"}, nil)
+		"Publishes that failed (connection lost, or broker slower than 4T for a node's message), by kind; a node's message whose publish failed is spooled. Publishes not tried because the broker was not connected are not counted.", []string{"kind"}, nil)
 	descFleetDropped = prometheus.NewDesc(metrics.Namespace+"_nodes_dropped_messages_total",
 		"Messages for nodes that the gateway dropped, by reason: queue_full (the node's durable queue was full), noqos_full (too many qos-off messages waited), invalid (it could never be written), store_full (all the durable queues together were full), too_many_nodes (a new node ID never seen connected, past queue.max_nodes).", []string{"reason"}, nil)
 	descStoredMessages = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_messages",
 		"Messages for nodes waiting in the gateway's durable store, all nodes together (those not connected since the gateway started included).", nil, nil)
 	descStoredBytes = prometheus.NewDesc(metrics.Namespace+"_nodes_stored_bytes",
 		"Payload bytes of the messages waiting in the gateway's durable store, all nodes together.", nil, nil)
+	descSpooledMessages = prometheus.NewDesc(metrics.Namespace+"_nodes_spooled_messages",
+		"Messages from nodes acknowledged while the broker could not take them, waiting in the up spools of the store to be published, all nodes together.", nil, nil)
+	descSpooledBytes = prometheus.NewDesc(metrics.Namespace+"_nodes_spooled_bytes",
+		"Payload bytes of the messages waiting in the up spools, all nodes together.", nil, nil)
+	descSpooled = prometheus.NewDesc(metrics.Namespace+"_nodes_spooled_total",
+		"Messages from nodes that went to the up spool rather than straight to the broker (broker not connected, a publish failed or took longer than 4T, or earlier messages of the node were spooled).", nil, nil)
+	descSpoolRefused = prometheus.NewDesc(metrics.Namespace+"_nodes_spool_refused_total",
+		"Messages from nodes not acknowledged because the up spool was full, by reason: spool_full (the node's spool held queue.max_up_messages), store_full (the queues and spools together were at queue.max_total_bytes). The node repeats them; a qos-off message is lost.", []string{"reason"}, nil)
 )
 
 // collector exports the gateway's own fleet series; it reads counters
@@ -129,6 +153,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFleetDropped
 	ch <- descStoredMessages
 	ch <- descStoredBytes
+	ch <- descSpooledMessages
+	ch <- descSpooledBytes
+	ch <- descSpooled
+	ch <- descSpoolRefused
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -143,4 +171,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	t := c.g.st.Total()
 	ch <- prometheus.MustNewConstMetric(descStoredMessages, prometheus.GaugeValue, float64(t.Messages))
 	ch <- prometheus.MustNewConstMetric(descStoredBytes, prometheus.GaugeValue, float64(t.Bytes))
+	u := c.g.st.UpTotal()
+	ch <- prometheus.MustNewConstMetric(descSpooledMessages, prometheus.GaugeValue, float64(u.Messages))
+	ch <- prometheus.MustNewConstMetric(descSpooledBytes, prometheus.GaugeValue, float64(u.Bytes))
+	ch <- prometheus.MustNewConstMetric(descSpooled, prometheus.CounterValue, float64(s.spooled.Load()))
+	for r, name := range refuseReasons {
+		ch <- prometheus.MustNewConstMetric(descSpoolRefused, prometheus.CounterValue, float64(s.spoolRefused[r].Load()), name)
+	}
 }

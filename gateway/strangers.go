@@ -60,22 +60,22 @@ func (g *Gateway) dropStoreFull(id string) {
 	if !g.stats.storeFull.hit() {
 		return
 	}
-	t := g.st.Total()
-	g.log.Warn("the durable queues are full (all nodes together): new messages from MQTT are dropped (and acknowledged to the broker) until they drain to half",
+	t := g.st.Used()
+	g.log.Warn("the durable queues are full (all nodes together, up spools included): new messages from MQTT are dropped (and acknowledged to the broker) until they drain to half",
 		"node", id, "stored", t.Messages, "bytes", t.Bytes, "max_total_bytes", g.cfg.Queue.MaxTotalBytes)
 	g.storeDrained() // in case writers emptied them meanwhile
 }
 
-// storeDrained ends the store-full episode if the queues together have
-// drained to half of MaxTotalBytes. Node writers call it after each
-// message they remove.
+// storeDrained ends the store-full episode if the queues and spools
+// together have drained to half of MaxTotalBytes. Node writers and
+// spool drainers call it after each message they remove.
 func (g *Gateway) storeDrained() {
 	if !g.stats.storeFull.active() {
 		return
 	}
-	t := g.st.Total()
+	t := g.st.Used()
 	dropped, ended := g.stats.storeFull.end(func() bool {
-		t = g.st.Total()
+		t = g.st.Used()
 		m := g.cfg.Queue.MaxTotalBytes
 		return m <= 0 || t.Bytes <= m/2
 	})

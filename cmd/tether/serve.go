@@ -64,6 +64,7 @@ type serveFlags struct {
 	queueBytes      int64
 	queueTotalBytes int64
 	queueNodes      int
+	queueUp         int
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -87,6 +88,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.Int64Var(&f.queueBytes, "queue-max-bytes", 0, "most payload `bytes` queued for one node (queue.max_bytes); 0: no byte bound")
 	fs.Int64Var(&f.queueTotalBytes, "queue-max-total-bytes", gateway.DefaultQueueTotalBytes, "most payload `bytes` queued for all nodes together (queue.max_total_bytes); -1: no bound")
 	fs.IntVar(&f.queueNodes, "queue-max-nodes", gateway.DefaultQueueNodes, "most node `IDs` never seen connected that messages from MQTT are kept for (queue.max_nodes); -1: no bound")
+	fs.IntVar(&f.queueUp, "queue-max-up-messages", gateway.DefaultUpMessages, "most `messages` from one node spooled while the broker cannot take them (queue.max_up_messages); -1: no bound")
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT, how long to wait for queued messages to be acknowledged")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
@@ -166,6 +168,8 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 			cfg.Queue.MaxTotalBytes = f.queueTotalBytes
 		case "queue-max-nodes":
 			cfg.Queue.MaxNodes = f.queueNodes
+		case "queue-max-up-messages":
+			cfg.Queue.MaxUpMessages = f.queueUp
 		}
 	})
 	if bad != nil {

@@ -199,7 +199,7 @@ func TestServeHelp(t *testing.T) {
 		if err != nil && !errors.Is(err, errUsage) && err.Error() != "flag: help requested" {
 			t.Fatalf("%v: %v", args, err)
 		}
-		for _, flag := range []string{"-addr", "-timeout", "-expect", "-strict", "-max-line", "-config", "-data", "-broker", "-mqtt-listen", "-discovery", "-web", "-grace", "-queue-max-messages", "-queue-max-bytes", "-queue-max-total-bytes", "-queue-max-nodes"} {
+		for _, flag := range []string{"-addr", "-timeout", "-expect", "-strict", "-max-line", "-config", "-data", "-broker", "-mqtt-listen", "-discovery", "-web", "-grace", "-queue-max-messages", "-queue-max-bytes", "-queue-max-total-bytes", "-queue-max-nodes", "-queue-max-up-messages"} {
 			if !strings.Contains(out.String(), flag) {
 				t.Errorf("%v: usage does not explain %s:\n%s", args, flag, out.String())
 			}

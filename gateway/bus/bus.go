@@ -14,8 +14,21 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
+
+// ErrNotConnected is returned (wrapped) by TryPublish when the connection
+// to the broker is down: nothing was handed to it.
+var ErrNotConnected = errors.New("bus: broker not connected")
+
+// ErrUnconfirmed is returned (wrapped) by a publish to an external broker
+// when the connection was lost while it waited for the PUBACK: the
+// client sent the message again on the next connection (its session),
+// but the broker's acceptance is not known. The broker may have it, or
+// get it later, or not (if the gateway dies first): publish it again to
+// be sure, at the cost of a possible duplicate.
+var ErrUnconfirmed = errors.New("bus: connection lost before the broker's PUBACK")
 
 // Message is a message published on a subscribed topic.
 type Message struct {
@@ -41,6 +54,12 @@ type Bus interface {
 	// Publish publishes with QoS 1 and returns once the broker has
 	// accepted the message, or ctx ends.
 	Publish(ctx context.Context, topic string, payload []byte, retain bool) error
+	// TryPublish is Publish (not retained) that does not wait for the
+	// connection: while it is down it returns ErrNotConnected at once,
+	// having handed nothing to the broker. When ctx ends before the
+	// broker's acceptance, the message may still reach the broker (an
+	// external broker's client sends it again on the next connection).
+	TryPublish(ctx context.Context, topic string, payload []byte) error
 	// Subscribe adds topic filters (QoS 1); their messages go to the
 	// Handler. It returns once the broker has confirmed them.
 	Subscribe(ctx context.Context, filters ...string) error

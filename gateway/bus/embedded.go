@@ -101,6 +101,12 @@ func (e *Embedded) Publish(ctx context.Context, topic string, payload []byte, re
 	return nil
 }
 
+// TryPublish is Publish, not retained: the embedded broker is always
+// connected.
+func (e *Embedded) TryPublish(ctx context.Context, topic string, payload []byte) error {
+	return e.Publish(ctx, topic, payload, false)
+}
+
 // Subscribe adds filters whose messages go to the Handler.
 func (e *Embedded) Subscribe(_ context.Context, filters ...string) error {
 	e.mu.Lock()

@@ -229,13 +229,51 @@ func (r *Remote) do(ctx context.Context, op func() paho.Token) error {
 }
 
 // Publish publishes with QoS 1 and waits for the broker's PUBACK. While
-// the connection is down it waits for the next one.
+// the connection is down it waits for the next one. If the connection
+// is lost before the PUBACK, the error is ErrUnconfirmed (see there).
 func (r *Remote) Publish(ctx context.Context, topic string, payload []byte, retain bool) error {
-	err := r.do(ctx, func() paho.Token { return r.c.Publish(topic, 1, retain, payload) })
+	var up <-chan struct{}
+	err := r.do(ctx, func() paho.Token {
+		up = r.whenUp()
+		return r.c.Publish(topic, 1, retain, payload)
+	})
+	return r.published(topic, up, err)
+}
+
+// published is the outcome of a publish handed to Paho while the
+// connection whose channel is up was current. Paho keeps a QoS 1
+// message whose PUBACK has not come when the connection is lost (clean
+// session off), sends it again on the next connection, and then
+// completes its token at once, PUBACK or not: a publish completed after
+// a connection change is ErrUnconfirmed.
+func (r *Remote) published(topic string, up <-chan struct{}, err error) error {
+	if err == nil && r.whenUp() != up {
+		err = ErrUnconfirmed
+	}
 	if err != nil {
 		return fmt.Errorf("bus: publish %s: %w", topic, err)
 	}
 	return nil
+}
+
+// TryPublish publishes with QoS 1 and waits for the broker's PUBACK, if
+// the connection is up; while it is down it returns ErrNotConnected at
+// once. A message handed to Paho when ctx ends stays in Paho's session
+// store and is sent again on the next connection; one whose connection
+// is lost before the PUBACK is ErrUnconfirmed, as for Publish.
+func (r *Remote) TryPublish(ctx context.Context, topic string, payload []byte) error {
+	up := r.whenUp()
+	select {
+	case <-up:
+	default:
+		return fmt.Errorf("bus: publish %s: %w", topic, ErrNotConnected)
+	}
+	err := r.wait(ctx, r.c.Publish(topic, 1, false, payload))
+	if errors.Is(err, paho.ErrNotConnected) {
+		r.setDown(up) // Paho saw the loss first: run will reconnect
+		err = ErrNotConnected
+	}
+	return r.published(topic, up, err)
 }
 
 // Subscribe subscribes to filters with QoS 1, now (or on the next

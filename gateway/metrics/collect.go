@@ -43,6 +43,7 @@ var (
 	descUp       = desc("node_up", "1 if the node's link is up, else 0.", "node")
 	descMessages = desc("node_messages_total", "Messages, by direction: in = new messages received from the node, out = first transmissions to it (qos or not).", "node", "direction")
 	descStored   = desc("node_stored_messages", "Messages to the node waiting in the gateway's durable store.", "node")
+	descSpooled  = desc("node_spooled_messages", "Messages from the node acknowledged while the broker could not take them, waiting in the gateway's up spool to be published.", "node")
 	descDropped  = desc("node_dropped_messages_total", "Messages to the node that the gateway dropped: its durable queue was full, too many qos-off messages waited, or the message could never be written.", "node")
 
 	// Full per-node series.
@@ -69,7 +70,7 @@ var fleetDescs = []*prometheus.Desc{
 	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued,
 }
 
-var basicDescs = []*prometheus.Desc{descUp, descMessages, descStored, descDropped}
+var basicDescs = []*prometheus.Desc{descUp, descMessages, descStored, descSpooled, descDropped}
 
 var fullDescs = []*prometheus.Desc{
 	descSince, descConnects, descReconnects, descAcked, descRepeats, descDuplicates, descRefused,
@@ -198,6 +199,9 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	counter(descMessages, st.Sent, "out")
 	if c.stored != nil {
 		gauge(descStored, float64(c.stored(id)))
+	}
+	if c.spooled != nil {
+		gauge(descSpooled, float64(c.spooled(id)))
 	}
 	if c.dropped != nil {
 		counter(descDropped, c.dropped(id))

@@ -55,6 +55,11 @@ type Config struct {
 	// concurrent use and quick.
 	Stored func(id string) int
 
+	// Spooled, if set, returns how many messages from node id wait in
+	// the gateway's up spool for the broker; it is exported as
+	// tether_node_spooled_messages. Same rules as Stored.
+	Spooled func(id string) int
+
 	// Dropped, if set, returns how many messages for node id the gateway
 	// dropped (its queue was full, ...); it is exported as
 	// tether_node_dropped_messages_total. Same rules as Stored.
@@ -64,7 +69,7 @@ type Config struct {
 	// have not connected since the server started (the gateway's nodes
 	// with messages in its store, its expected nodes): they get the
 	// basic per-node series (tether_node_up 0, zero message counters,
-	// stored and dropped messages), not the others, which a link
+	// stored, spooled and dropped messages), not the others, which a link
 	// reports. IDs that have connected are skipped. Same rules as
 	// Stored; it is called once per scrape.
 	Offline func() []string
@@ -87,6 +92,7 @@ type Config struct {
 type Collector struct {
 	srv     atomic.Pointer[server.Server]
 	stored  func(id string) int
+	spooled func(id string) int
 	dropped func(id string) uint64
 	offline func() []string
 	perNode NodeMetrics
@@ -100,12 +106,14 @@ type NodeMetrics int
 
 // The NodeMetrics levels.
 const (
-	// NodeBasic exports 5 series per node, what a fleet dashboard
-	// shows: tether_node_up, tether_node_messages_total (in and out),
-	// tether_node_stored_messages and tether_node_dropped_messages_total
-	// (the last two with Config.Stored and Config.Dropped).
+	// NodeBasic exports up to 6 series per node, what a fleet
+	// dashboard shows: tether_node_up, tether_node_messages_total (in
+	// and out), tether_node_stored_messages,
+	// tether_node_spooled_messages and tether_node_dropped_messages_total
+	// (the last three with Config.Stored, Config.Spooled and
+	// Config.Dropped).
 	NodeBasic NodeMetrics = iota
-	// NodeFull adds every other per-node series: up to 22 per node, for
+	// NodeFull adds every other per-node series: up to 23 per node, for
 	// fleets of tens or hundreds of nodes, or to debug.
 	NodeFull
 	// NodeNone exports no per-node series: for fleets of many thousands
@@ -149,6 +157,7 @@ func New(cfg Config) *Collector {
 	}
 	c := &Collector{
 		stored:  cfg.Stored,
+		spooled: cfg.Spooled,
 		dropped: cfg.Dropped,
 		offline: cfg.Offline,
 		perNode: cfg.NodeMetrics,

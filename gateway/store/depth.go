@@ -38,8 +38,8 @@ func decodeDepth(v []byte) (Depth, error) {
 type Limit struct {
 	Messages int   // messages, the one being sent included
 	Bytes    int64 // payload bytes
-	// TotalBytes bounds the payload bytes of all the queues together
-	// (ErrStoreFull).
+	// TotalBytes bounds the payload bytes of all the queues and up
+	// spools together (ErrStoreFull).
 	TotalBytes int64
 }
 
@@ -64,8 +64,8 @@ func (s *Store) Depth(id string) Depth {
 	return s.depths[id]
 }
 
-// Total returns the depth of all the queues together. It reads memory
-// only.
+// Total returns the depth of all the queues together (the up spools
+// not included: see UpTotal and Used). It reads memory only.
 func (s *Store) Total() Depth {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,6 +132,9 @@ func (s *Store) loadDepths(tx *bolt.Tx) error {
 		if d.Messages > 0 {
 			s.depths[string(k)] = d
 			s.total = s.total.add(d.Messages, int(d.Bytes))
+		}
+		if err := s.loadUpDepth(string(k), b); err != nil {
+			return err
 		}
 	}
 	return nil

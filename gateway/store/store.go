@@ -1,8 +1,9 @@
 // Package store is the gateway's durable state, in one bbolt file: for
 // each node, the link's sequence state (the next id the gateway sends and
-// the node's de-duplication window) and the queue of messages waiting to
-// be written to it, with its depth; and, for MQTT de-duplication, the last
-// message stored from each publisher.
+// the node's de-duplication window), the queue of messages waiting to be
+// written to it, and its up spool (messages from it waiting for the
+// broker, see SpoolUp), each with its depth; and, for MQTT
+// de-duplication, the last message stored from each publisher.
 //
 // Every change is one bbolt transaction, committed to disk (fsync) before
 // the call returns: what a call reported stored survives a crash.
@@ -65,7 +66,10 @@ type Store struct {
 	mu     sync.Mutex
 	depths map[string]Depth // nodes with a non-empty queue
 	total  Depth
-	seen   map[string]bool // nodes that have connected (MarkSeen)
+	// upDepths and upTotal are the same for the up spools.
+	upDepths map[string]Depth
+	upTotal  Depth
+	seen     map[string]bool // nodes that have connected (MarkSeen)
 }
 
 // Item is one queued message for a node.
@@ -93,7 +97,7 @@ func Open(dir string, wait time.Duration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, depths: make(map[string]Depth), seen: make(map[string]bool)}
+	s := &Store{db: db, depths: make(map[string]Depth), upDepths: make(map[string]Depth), seen: make(map[string]bool)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketNodes); err != nil {
 			return err
@@ -202,9 +206,9 @@ type Origin struct {
 // the same packet id, topic and payload, it is a redelivery of a message
 // stored but not acknowledged before a crash: nothing is stored and
 // stored is false. Otherwise, if the queue is at lim, nothing is stored
-// and the error is ErrFull (ErrStoreFull if all the queues together are
-// at lim.TotalBytes): the queue, and the order of what is in it, are
-// left as they were.
+// and the error is ErrFull (ErrStoreFull if all the queues and up spools
+// together are at lim.TotalBytes): the queue, and the order of what is
+// in it, are left as they were.
 func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, stored bool, err error) {
 	var mark []byte
 	if o.Client != "" {
@@ -217,7 +221,7 @@ func (s *Store) Enqueue(id, payload string, o Origin, lim Limit) (seq uint64, st
 	}
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	d, total := s.Depth(id), s.Total()
+	d, total := s.Depth(id), s.Used()
 	var full error
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		dd := tx.Bucket(bucketDedup)

@@ -48,7 +48,8 @@ func TestAPI(t *testing.T) {
 	e := start(t, 300*time.Millisecond, web.Config{
 		Title: "test gateway",
 		Queue: func(id string) web.Queue {
-			return web.Queue{Stored: len(id), Bytes: 10 * int64(len(id)), Dropped: 7 * uint64(len(id)), Full: id == "slow"}
+			return web.Queue{Stored: len(id), Bytes: 10 * int64(len(id)), Dropped: 7 * uint64(len(id)), Full: id == "slow",
+				Spooled: 3 * len(id), SpooledBytes: 30 * int64(len(id)), SpoolRefused: 5, SpoolFull: id == "slow"}
 		},
 		Extra: func(id string) map[string]any { return map[string]any{"topic": "tether/" + id} },
 	})
@@ -71,6 +72,9 @@ func TestAPI(t *testing.T) {
 	if n.StoredBytes == nil || *n.StoredBytes != 20 || n.Dropped == nil || *n.Dropped != 14 || n.QueueFull {
 		t.Errorf("n1 stored bytes %v, dropped %v, full %v; want 20, 14, false", n.StoredBytes, n.Dropped, n.QueueFull)
 	}
+	if n.Spooled == nil || *n.Spooled != 6 || n.SpooledBytes == nil || *n.SpooledBytes != 60 || n.SpoolRefused == nil || *n.SpoolRefused != 5 || n.SpoolFull {
+		t.Errorf("n1 spooled %v, bytes %v, refused %v, full %v; want 6, 60, 5, false", n.Spooled, n.SpooledBytes, n.SpoolRefused, n.SpoolFull)
+	}
 	if n.LastRecv == nil || n.Since.IsZero() || n.Remote == "" {
 		t.Errorf("n1 = %+v, want last_received, since and remote", n)
 	}
@@ -78,8 +82,8 @@ func TestAPI(t *testing.T) {
 		t.Errorf("n1: no ACK round trip after 2 qos messages acknowledged at once")
 	}
 	slow := nodes[1]
-	if !slow.QueueFull {
-		t.Errorf("slow: queue_full false, want true")
+	if !slow.QueueFull || !slow.SpoolFull {
+		t.Errorf("slow: queue_full %v, spool_full %v, want true", slow.QueueFull, slow.SpoolFull)
 	}
 	if slow.PeerTimeoutMs == nil || !slow.TimeoutMismatch {
 		t.Errorf("slow (T twice the server's): peer_timeout_ms %v, mismatch %v; want flagged", slow.PeerTimeoutMs, slow.TimeoutMismatch)
@@ -126,12 +130,16 @@ tether_nodes_up 2
 # TYPE tether_node_stored_messages gauge
 tether_node_stored_messages{node="n1"} 2
 tether_node_stored_messages{node="slow"} 4
+# HELP tether_node_spooled_messages Messages from the node acknowledged while the broker could not take them, waiting in the gateway's up spool to be published.
+# TYPE tether_node_spooled_messages gauge
+tether_node_spooled_messages{node="n1"} 6
+tether_node_spooled_messages{node="slow"} 12
 # HELP tether_node_dropped_messages_total Messages to the node that the gateway dropped: its durable queue was full, too many qos-off messages waited, or the message could never be written.
 # TYPE tether_node_dropped_messages_total counter
 tether_node_dropped_messages_total{node="n1"} 14
 tether_node_dropped_messages_total{node="slow"} 28
 `
-	if err := testutil.ScrapeAndCompare(e.url+"/metrics", strings.NewReader(want), "tether_nodes_up", "tether_node_stored_messages", "tether_node_dropped_messages_total"); err != nil {
+	if err := testutil.ScrapeAndCompare(e.url+"/metrics", strings.NewReader(want), "tether_nodes_up", "tether_node_stored_messages", "tether_node_spooled_messages", "tether_node_dropped_messages_total"); err != nil {
 		t.Error(err)
 	}
 	_, body = get(t, e.url+"/metrics", http.StatusOK, nil)

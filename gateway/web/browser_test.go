@@ -62,7 +62,7 @@ func TestPageInBrowser(t *testing.T) {
 		Title: "Tether test gateway",
 		Queue: func(id string) web.Queue {
 			if id == "beta" {
-				return web.Queue{Stored: 1000, Bytes: 12000, Dropped: 37, Full: true}
+				return web.Queue{Stored: 1000, Bytes: 12000, Dropped: 37, Full: true, Spooled: 3, SpooledBytes: 30}
 			}
 			return web.Queue{Stored: len(id) - 4, Bytes: 10}
 		},
@@ -123,6 +123,12 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	if got := text(`tr[data-node="beta"] td:nth-child(10)`); got != "0 + 1,000 stored (full), 37 dropped" {
 		t.Errorf("beta's queue shows %q, want 0 + 1,000 stored (full), 37 dropped", got)
+	}
+	if got := text(`tr[data-node="beta"] td:nth-child(6)`); got != "1 (3 spooled)" {
+		t.Errorf("beta's messages in show %q, want 1 (3 spooled)", got)
+	}
+	if got := text(`tr[data-node="alpha"] td:nth-child(6)`); got != "2" {
+		t.Errorf("alpha's messages in show %q, want 2 (nothing spooled)", got)
 	}
 	run("see beta's full queue flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="beta"] td.queue.bad`)))
 	run("see gamma's T flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="gamma"] .mismatch`)))

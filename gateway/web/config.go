@@ -44,7 +44,8 @@ type Config struct {
 
 	// Queue, if set, describes node id's durable queue in the gateway's
 	// store: shown beside the link's own queue, with the messages for the
-	// node that the gateway dropped. It is called for every node at each
+	// node that the gateway dropped; and its up spool, shown beside the
+	// messages from the node. It is called for every node at each
 	// refresh and must be safe for concurrent use and quick.
 	Queue func(id string) Queue
 

@@ -1,7 +1,8 @@
 // Package web serves a Tether server's status page: a live table of the
 // nodes (up or down and since when, reconnects, messages in and out, qos
 // repeats, duplicates, queued messages, with the gateway's durable queue
-// and the messages it dropped when it was full (Config.Queue), ACK round
+// and the messages it dropped when it was full, and its up spool
+// (Config.Queue), ACK round
 // trip, restarts, and the
 // node's T as inferred from its keepalive rhythm, flagged when it differs
 // from the server's), a JSON API for the same data, the Prometheus

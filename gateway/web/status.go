@@ -80,6 +80,13 @@ type Node struct {
 	Dropped     *uint64 `json:"dropped"`      // messages for the node that the gateway dropped
 	QueueFull   bool    `json:"queue_full"`   // new messages for the node are being dropped
 
+	// The node's up spool (Config.Queue; null without it): its messages
+	// acknowledged while the broker could not take them.
+	Spooled      *int    `json:"spooled"`       // messages waiting to be published
+	SpooledBytes *int64  `json:"spooled_bytes"` // their payload bytes
+	SpoolRefused *uint64 `json:"spool_refused"` // its messages refused: the spool was full
+	SpoolFull    bool    `json:"spool_full"`    // its messages are being refused
+
 	AckRTTMs        *float64 `json:"ack_rtt_ms"`      // the last qos message's round trip
 	PeerTimeoutMs   *float64 `json:"peer_timeout_ms"` // the node's T, from its keepalives
 	TimeoutMismatch bool     `json:"timeout_mismatch"`
@@ -94,6 +101,12 @@ type Queue struct {
 	Bytes   int64  // their payload bytes
 	Dropped uint64 // messages for the node dropped since the gateway started
 	Full    bool   // the queue is full: new messages for the node are dropped
+
+	// The node's up spool: messages from the node waiting for the broker.
+	Spooled      int    // messages waiting
+	SpooledBytes int64  // their payload bytes
+	SpoolRefused uint64 // the node's messages refused (not acknowledged) because it was full
+	SpoolFull    bool   // the node's messages are being refused
 }
 
 // BadLines counts a node's bad lines by reason.
@@ -180,6 +193,7 @@ func (s *Server) gatewayFields(n *Node) {
 	if s.cfg.Queue != nil {
 		q := s.cfg.Queue(n.ID)
 		n.Stored, n.StoredBytes, n.Dropped, n.QueueFull = &q.Stored, &q.Bytes, &q.Dropped, q.Full
+		n.Spooled, n.SpooledBytes, n.SpoolRefused, n.SpoolFull = &q.Spooled, &q.SpooledBytes, &q.SpoolRefused, q.SpoolFull
 	}
 	if s.cfg.Extra != nil {
 		n.Extra = s.cfg.Extra(n.ID)

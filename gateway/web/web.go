@@ -54,6 +54,7 @@ func New(cfg Config) (*Server, error) {
 		mc := metrics.Config{Server: cfg.Server, Offline: cfg.Offline}
 		if q := cfg.Queue; q != nil {
 			mc.Stored = func(id string) int { return q(id).Stored }
+			mc.Spooled = func(id string) int { return q(id).Spooled }
 			mc.Dropped = func(id string) uint64 { return q(id).Dropped }
 		}
 		s.metrics = metrics.New(mc)

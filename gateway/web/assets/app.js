@@ -76,7 +76,21 @@ function renderRow(n, tr) {
   cell(c[2], sinceText(n), fmtTime(n.since), "ago since");
   numCell(c[3], n.reconnects, n.connects + " connections in all");
   cell(c[4], fmtAgo(n.last_received), fmtTime(n.last_received), "ago last");
-  numCell(c[5], n.messages_in, "");
+  // Messages from the node, and those of them waiting in the gateway's
+  // up spool for the broker (shown only when there are some).
+  if (n.spooled || n.spool_refused) {
+    let inText = fmtN(n.messages_in) + " (" + fmtN(n.spooled) + " spooled";
+    let inTitle = fmtN(n.spooled) + " acknowledged, waiting in the up spool for the broker (" +
+      fmtN(n.spooled_bytes) + " bytes)";
+    if (n.spool_full) inText += ", full";
+    if (n.spool_refused) {
+      inText += ", " + fmtN(n.spool_refused) + " refused";
+      inTitle += "\n" + fmtN(n.spool_refused) + " not acknowledged because the spool was full (the node repeats them)";
+    }
+    cell(c[5], inText + ")", inTitle, "num" + (n.spool_full || n.spool_refused ? " bad" : ""));
+  } else {
+    numCell(c[5], n.messages_in, "");
+  }
   numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
   numCell(c[7], n.qos_repeats, "");
   numCell(c[8], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");

@@ -86,10 +86,13 @@ type Gateway struct {
 	cancel context.CancelFunc
 	// busSet is closed once g.bus is set (or will never be): the broker
 	// may hand over messages, and so start node goroutines, before.
-	busSet    chan struct{}
-	busSetOne sync.Once
-	wg        sync.WaitGroup
-	ln        net.Listener
+	busSet chan struct{}
+	// republishReq asks the republisher for the nodes' retained states
+	// again (see republishSoon).
+	republishReq chan struct{}
+	busSetOne    sync.Once
+	wg           sync.WaitGroup
+	ln           net.Listener
 
 	stats stats
 
@@ -169,6 +172,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.busSet = make(chan struct{})
+	g.republishReq = make(chan struct{}, 1)
 	return g, nil
 }
 
@@ -292,6 +296,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}
 	}
 	g.startSpools()
+	if _, ok := g.bus.(*bus.Remote); ok {
+		g.wg.Add(1)
+		go g.republisher()
+	}
 	g.log.Info("gateway started", "name", g.cfg.Name, "nodes", ln.Addr().String(), "store", g.st.Path(),
 		"mqtt", g.brokerName(), "expected", len(g.cfg.Nodes.Expect), "routes", len(g.cfg.Routes))
 	return nil
@@ -363,6 +371,7 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			Handler:       g.fromBroker,
 			Logger:        g.log,
 			OnlinePayload: online,
+			OnReconnect:   g.republishSoon,
 		})
 		if err != nil {
 			return fmt.Errorf("gateway: %w (%s)", err, brokerHint(err))

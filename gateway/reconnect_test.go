@@ -34,8 +34,12 @@ func TestBrokerRestart(t *testing.T) {
 	stop = runMosquitto(t, addr, "allow_anonymous true\n")
 	rec.wait(t, ctx, "MQTT broker reconnected")
 
-	m := dialMQTT(t, ctx, "mqtt://"+addr, g.Topics().Gateway("test"))
+	m := dialMQTT(t, ctx, "mqtt://"+addr, g.Topics().Gateway("test"), g.Topics().State("n"))
 	m.waitPayload(t, ctx, g.Topics().Gateway("test"), "online")
+	// The broker restarted without persistence: the node's retained
+	// state is published again.
+	m.waitPayload(t, ctx, g.Topics().State("n"), "up")
+	rec.wait(t, ctx, "MQTT: node states published again")
 	m.publish(t, ctx, g.Topics().Down("n"), "after the restart")
 	n.expect(t, ctx, "after the restart")
 	if err := n.Write(ctx, "up again"); err != nil {

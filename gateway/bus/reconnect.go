@@ -60,6 +60,9 @@ func (r *Remote) run() {
 		r.setUp()
 		r.log.Info("MQTT broker reconnected", "broker", r.cfg.URL)
 		lost = r.renew()
+		if lost == nil && r.cfg.OnReconnect != nil {
+			r.cfg.OnReconnect()
+		}
 	}
 }
 

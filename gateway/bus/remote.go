@@ -50,6 +50,12 @@ type RemoteConfig struct {
 	// each connection: the will may have overwritten it.
 	OnlinePayload []byte
 
+	// OnReconnect, if set, is called after each connection but the first,
+	// once the subscriptions are renewed: a broker that lost its retained
+	// messages (restarted without persistence) needs them published
+	// again. It runs on the bus's goroutine and must return quickly.
+	OnReconnect func()
+
 	Handler Handler
 	Logger  *slog.Logger
 }

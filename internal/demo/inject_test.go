@@ -20,10 +20,10 @@ import (
 // from every outage.
 func TestInjectorStrikesEveryKind(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, "a", "b")
+	sim := demotest.StartSim(ctx, t, out, "a", "b")
 	in := &demo.Injector{Sim: sim, Out: out, Every: T, Seed: 1}
 
 	runCtx, stop := context.WithCancel(ctx)

@@ -1,10 +1,8 @@
 package demo_test
 
 import (
-	"context"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/tether-iot/tether/internal/demo/demotest"
 
@@ -15,27 +13,7 @@ import (
 )
 
 // T is the link timeout of the tests: short, so that outages end fast.
-const T = 300 * time.Millisecond
-
-// startSim starts a Sim of ids narrating to out, closed at the end of
-// the test.
-func startSim(ctx context.Context, t *testing.T, out *demo.Printer, ids ...string) *demo.Sim {
-	t.Helper()
-	sim, err := demo.StartSim(ctx, demo.SimConfig{IDs: ids, Timeout: T, ReconnectDelay: T, Out: out, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatalf("StartSim: %v", err)
-	}
-	t.Cleanup(sim.Close)
-	return sim
-}
-
-// testContext bounds a test that waits for the network: a safety net,
-// not a timing assertion.
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+const T = demotest.T
 
 // TestSimRecoversFromOutages runs two nodes through the Sim's proxies,
 // cuts one and resets the other, and checks that messages flow both ways
@@ -43,9 +21,9 @@ func testContext(t *testing.T) context.Context {
 // that the Sim narrates and counts each outage.
 func TestSimRecoversFromOutages(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
-	sim := startSim(ctx, t, demo.NewPrinter(st), "a", "b")
+	sim := demotest.StartSim(ctx, t, demo.NewPrinter(st), "a", "b")
 	if sim.T != T {
 		t.Errorf("Sim.T = %v, want %v", sim.T, T)
 	}
@@ -103,9 +81,9 @@ func TestSimRecoversFromOutages(t *testing.T) {
 // from an outage and the Sim narrates it.
 func TestSimNarratesNodeRestart(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
-	sim := startSim(ctx, t, demo.NewPrinter(st), "a")
+	sim := demotest.StartSim(ctx, t, demo.NewPrinter(st), "a")
 	srv, err := sim.Server.Node(ctx, "a")
 	if err != nil {
 		t.Fatal(err)

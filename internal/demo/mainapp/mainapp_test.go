@@ -12,29 +12,12 @@ import (
 
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/demo/mainapp"
-	"github.com/tether-iot/tether/internal/testutil"
 )
 
 const (
-	T        = 300 * time.Millisecond // the link timeout
-	interval = 50 * time.Millisecond  // between two messages of an application
+	T        = demotest.T            // the link timeout
+	interval = 50 * time.Millisecond // between two messages of an application
 )
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a safety net
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func startSim(ctx context.Context, t *testing.T, out *demo.Printer, ids ...string) *demo.Sim {
-	t.Helper()
-	sim, err := demo.StartSim(ctx, demo.SimConfig{IDs: ids, Timeout: T, ReconnectDelay: T, Out: out, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatalf("StartSim: %v", err)
-	}
-	t.Cleanup(sim.Close)
-	return sim
-}
 
 // What the apps narrate: a list received by the server's app for a node
 // (connects, count, heap) and by a node from its app (count, the node's
@@ -62,11 +45,11 @@ func ints(m []string) []int {
 // reconnection, and the app echoes the node's latest count.
 func TestMainDemoThroughOutages(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
 	ids := mainapp.IDs
-	sim := startSim(ctx, t, out, ids...)
+	sim := demotest.StartSim(ctx, t, out, ids...)
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -144,10 +127,10 @@ func TestMainDemoThroughOutages(t *testing.T) {
 // of the next good one.
 func TestServerAppSkipsBadLines(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, "1")
+	sim := demotest.StartSim(ctx, t, out, "1")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"1"}, out, interval) }()
@@ -186,10 +169,10 @@ func TestServerAppSkipsBadLines(t *testing.T) {
 // link is closed.
 func TestAppsEndQuietly(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, "1")
+	sim := demotest.StartSim(ctx, t, out, "1")
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -20,23 +20,7 @@ import (
 	"github.com/tether-iot/tether/link"
 )
 
-const T = 300 * time.Millisecond // the link timeout
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a safety net
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func startSim(ctx context.Context, t *testing.T, out *demo.Printer) *demo.Sim {
-	t.Helper()
-	sim, err := demo.StartSim(ctx, demo.SimConfig{IDs: []string{qos.ID}, Timeout: T, ReconnectDelay: T, Out: out, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatalf("StartSim: %v", err)
-	}
-	t.Cleanup(sim.Close)
-	return sim
-}
+const T = demotest.T // the link timeout
 
 // finish finishes both sides at once, as the demo does.
 func finish(ctx context.Context, t *testing.T, node, srv *qos.Side) (qos.Result, qos.Result) {
@@ -64,10 +48,10 @@ func TestExactlyOnceThroughOutages(t *testing.T) {
 	for _, fast := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "fast"}[fast], func(t *testing.T) {
 			t.Parallel()
-			ctx := testContext(t)
+			ctx := demotest.Context(t)
 			st := demotest.NewStory()
 			out := demo.NewPrinter(st)
-			sim := startSim(ctx, t, out)
+			sim := demotest.StartSim(ctx, t, out, qos.ID)
 			l, err := sim.Server.Node(ctx, qos.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -247,10 +231,10 @@ func sides(t *testing.T, f func(t *testing.T, node bool)) {
 // with a Result that counts them.
 func TestDuplicatesAreReported(t *testing.T) {
 	sides(t, func(t *testing.T, node bool) {
-		ctx := testContext(t)
+		ctx := demotest.Context(t)
 		st := demotest.NewStory()
 		out := demo.NewPrinter(st)
-		sim := startSim(ctx, t, out)
+		sim := demotest.StartSim(ctx, t, out, qos.ID)
 		s := startScripted(ctx, t, sim, out, node)
 		lines := s.reader(t)
 		who := regexp.QuoteMeta(map[bool]string{false: "server", true: "node qos"}[node])
@@ -325,10 +309,10 @@ func TestDuplicatesAreReported(t *testing.T) {
 // would clear the count and hide the duplicate from the verdict).
 func TestDuplicateOfFirstMessage(t *testing.T) {
 	sides(t, func(t *testing.T, node bool) {
-		ctx := testContext(t)
+		ctx := demotest.Context(t)
 		st := demotest.NewStory()
 		out := demo.NewPrinter(st)
-		sim := startSim(ctx, t, out)
+		sim := demotest.StartSim(ctx, t, out, qos.ID)
 		s := startScripted(ctx, t, sim, out, node)
 		s.write(ctx, t, s.msg(0, 0, 0), s.msg(1, 0, 0), s.msg(0, 0, 0))
 		who := regexp.QuoteMeta(map[bool]string{false: "server", true: "node qos"}[node])
@@ -346,10 +330,10 @@ func TestDuplicateOfFirstMessage(t *testing.T) {
 // checks afresh, finding no duplicate.
 func TestPeerRestartIsCounted(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out)
+	sim := demotest.StartSim(ctx, t, out, qos.ID)
 	s := startScripted(ctx, t, sim, out, false)
 	s.write(ctx, t, s.msg(0, 0, 0), s.msg(1, 0, 0), s.msg(2, 0, 0))
 	fromNode := regexp.MustCompile(`server +got \S+ from the node qos$`)
@@ -376,9 +360,9 @@ func TestPeerRestartIsCounted(t *testing.T) {
 // when the peer never says how many messages it sent.
 func TestFinishWithoutPeerEnd(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	out := demo.NewPrinter(demotest.NewStory())
-	sim := startSim(ctx, t, out)
+	sim := demotest.StartSim(ctx, t, out, qos.ID)
 	s := startScripted(ctx, t, sim, out, false)
 	lines := s.reader(t)
 	fctx, cancel := context.WithCancel(ctx)

@@ -5,33 +5,15 @@ import (
 	"regexp"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tether-iot/tether/internal/demo/demotest"
 
 	"github.com/tether-iot/tether/internal/demo"
 	"github.com/tether-iot/tether/internal/demo/remote"
-	"github.com/tether-iot/tether/internal/testutil"
 	"github.com/tether-iot/tether/link"
 )
 
-const T = 300 * time.Millisecond // the link timeout
-
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a safety net
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func startSim(ctx context.Context, t *testing.T, out *demo.Printer, ids ...string) *demo.Sim {
-	t.Helper()
-	sim, err := demo.StartSim(ctx, demo.SimConfig{IDs: ids, Timeout: T, ReconnectDelay: T, Out: out, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatalf("StartSim: %v", err)
-	}
-	t.Cleanup(sim.Close)
-	return sim
-}
+const T = demotest.T // the link timeout
 
 // awaitDown waits for a Down event on events.
 func awaitDown(ctx context.Context, t *testing.T, events <-chan link.Event) {
@@ -54,10 +36,10 @@ func awaitDown(ctx context.Context, t *testing.T, events <-chan link.Event) {
 // back; a flip made while rx is cut off reaches the LED once rx is back.
 func TestLEDFollowsSwitch(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, remote.TX, remote.RX)
+	sim := demotest.StartSim(ctx, t, out, remote.TX, remote.RX)
 	sw := remote.NewSwitch()
 	leds := make(chan bool, 64)
 
@@ -149,10 +131,10 @@ func TestLEDFollowsSwitch(t *testing.T) {
 // reports them and leaves the LED alone.
 func TestRXNodeSkipsBadLines(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, remote.RX)
+	sim := demotest.StartSim(ctx, t, out, remote.RX)
 	leds := make(chan bool, 8)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -192,10 +174,10 @@ func TestRXNodeSkipsBadLines(t *testing.T) {
 // when its run ends before both nodes have connected.
 func TestServerEndsWhileAwaiting(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
+	ctx := demotest.Context(t)
 	st := demotest.NewStory()
 	out := demo.NewPrinter(st)
-	sim := startSim(ctx, t, out, remote.RX)
+	sim := demotest.StartSim(ctx, t, out, remote.RX)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- remote.Server(runCtx, sim.Server, out) }()

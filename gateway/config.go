@@ -162,6 +162,14 @@ type MQTTConfig struct {
 	Username string    `yaml:"username"`
 	Password string    `yaml:"password"`
 	TLS      TLSConfig `yaml:"tls"`
+	// RequireFirstConnection makes Start fail if its first attempt to
+	// connect to the external broker fails, whatever the reason. By
+	// default (false) only an error that retrying cannot cure fails
+	// Start (bad credentials, an untrusted certificate: see
+	// bus.Permanent); after any other (connection refused, broker
+	// unreachable, timeout, DNS) the gateway serves its nodes, spools
+	// their messages and connects in the background.
+	RequireFirstConnection bool `yaml:"require_first_connection"`
 }
 
 // TLSConfig configures TLS to an external broker (mqtts://, ssl://,

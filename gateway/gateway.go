@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -152,6 +153,7 @@ func New(cfg Config) (*Gateway, error) {
 			Queue:   g.webQueue,
 			Offline: g.offline,
 			Extra:   g.webExtra,
+			Broker:  g.webBroker,
 		})
 		if err != nil {
 			st.Close()
@@ -217,6 +219,39 @@ func (g *Gateway) webExtra(id string) map[string]any {
 	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
 }
 
+// MQTTStatus says whether the gateway is connected to its MQTT broker,
+// since when, and why not; the zero Status without MQTT (mqtt.broker
+// none) or before Start. The embedded broker is always connected.
+func (g *Gateway) MQTTStatus() bus.Status {
+	select {
+	case <-g.busSet:
+	default:
+		return bus.Status{}
+	}
+	if g.bus == nil {
+		return bus.Status{}
+	}
+	return g.bus.Status()
+}
+
+// webBroker is the state of the broker connection, for the page's
+// header; nil without MQTT. The page is served once Start has set g.bus.
+func (g *Gateway) webBroker() *web.Broker {
+	if g.bus == nil {
+		return nil
+	}
+	st := g.bus.Status()
+	name := g.brokerName()
+	if u, err := url.Parse(name); err == nil && u.User != nil {
+		name = u.Redacted() // the page may be seen from afar
+	}
+	b := &web.Broker{Name: name, Connected: st.Connected, Since: st.Since}
+	if st.Err != nil {
+		b.Error = st.Err.Error()
+	}
+	return b
+}
+
 // Queued returns how many messages wait in node id's durable queue (see
 // Queue).
 func (g *Gateway) Queued(id string) int { return g.st.Len(id) }
@@ -235,6 +270,15 @@ func (g *Gateway) Owns(id string) bool {
 // Start listens for nodes, starts or connects the broker, and resumes
 // the queues kept in the store. ctx bounds the start only; the gateway
 // runs until Shutdown or Close. On error, call Close.
+//
+// With an external broker Start makes one connection attempt (bounded
+// by 10 s and ctx). If it fails for a reason that may pass (connection
+// refused, unreachable, timeout, DNS: see bus.Permanent), Start logs a
+// warning and succeeds all the same: the nodes are served, their
+// messages spooled, and the broker is connected in the background (see
+// MQTTStatus), unless Config.MQTT.RequireFirstConnection is set. An
+// error that retrying cannot cure (credentials, certificates) fails
+// Start, with a hint of what to check.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
 	if g.started || g.closed {
@@ -372,11 +416,19 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			Logger:        g.log,
 			OnlinePayload: online,
 			OnReconnect:   g.republishSoon,
+			RetryFirst:    !m.RequireFirstConnection,
+			Hint:          brokerHint,
 		})
 		if err != nil {
 			return fmt.Errorf("gateway: %w (%s)", err, brokerHint(err))
 		}
 		g.bus = r
+		if st := r.Status(); !st.Connected {
+			// The bus subscribes and publishes the online state on its
+			// first connection.
+			g.log.Warn("MQTT broker not reachable yet; serving nodes and retrying", "broker", m.Broker, "err", st.Err,
+				"hint", "the nodes' messages are spooled in the store and published once it is; "+brokerHint(st.Err))
+		}
 	}
 	if len(g.expect) == 0 {
 		if err := g.bus.Subscribe(ctx, g.topics.Prefix+"/+/down", g.topics.Prefix+"/+/down/noqos"); err != nil {
@@ -390,6 +442,9 @@ func (g *Gateway) startBus(ctx context.Context) error {
 		if err := g.bus.Subscribe(ctx, fs...); err != nil {
 			return err
 		}
+	}
+	if !g.bus.Status().Connected {
+		return nil // the bus publishes it on each connection
 	}
 	return g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), online, true)
 }
@@ -474,8 +529,9 @@ func (g *Gateway) checkSend(id, payload string) error {
 
 // Shutdown stops the writers, waits until the messages handed to the
 // nodes' links have been acknowledged or ctx ends, publishes the
-// gateway's offline state and closes everything. Messages still in the
-// queues stay in the store for the next start.
+// gateway's offline state (if the broker is connected) and closes
+// everything. Messages still in the queues stay in the store for the
+// next start.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	if !g.closing() {
 		return nil
@@ -529,7 +585,10 @@ func (g *Gateway) finish(clean bool) {
 	}
 	g.wg.Wait()
 	if g.bus != nil {
-		if clean {
+		// Not connected, the gateway has nothing to say: the broker
+		// publishes the will when it sees the connection gone, and it
+		// may never have been connected.
+		if clean && g.bus.Status().Connected {
 			ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
 			if err := g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), []byte("offline"), true); err != nil {
 				g.log.Warn("MQTT: could not publish the gateway's offline state", "err", err)
@@ -542,16 +601,30 @@ func (g *Gateway) finish(clean bool) {
 	g.log.Info("gateway stopped", "name", g.cfg.Name)
 }
 
-// brokerHint says what to check when the broker refused the gateway.
+// brokerHint says what to check when the gateway could not connect to
+// the broker.
 func brokerHint(err error) string {
-	var ce *tls.CertificateVerificationError
+	var (
+		ce *tls.CertificateVerificationError
+		rh tls.RecordHeaderError
+	)
 	switch {
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return "check mqtt.username and mqtt.password"
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
 		return "the broker rejected the client ID: set mqtt.client_id"
+	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
+		return "the broker does not speak MQTT 3.1.1 or 3.1: enable them on the broker"
+	case errors.Is(err, bus.ErrBadURL):
+		return "check mqtt.broker / --broker: mqtt://host:1883, mqtts://host:8883"
 	case errors.As(err, &ce):
 		return "the broker's certificate is not trusted: set mqtt.tls.ca"
+	case errors.As(err, &rh):
+		return "the broker's port does not answer in TLS: use mqtt:// or its TLS port"
+	case bus.IsTLSRefusal(err):
+		return "the broker refused the TLS handshake: check mqtt.tls.cert and mqtt.tls.key (a client certificate that it trusts) and its TLS versions"
+	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
+		return "the broker is not ready to take clients"
 	}
 	return "is the broker running? check mqtt.broker / --broker, or leave it empty for the embedded broker"
 }

@@ -195,6 +195,13 @@ func (g *Gateway) introduce(n *nodeState) {
 			g.log.Error("MQTT: cannot subscribe to the node's topics", "node", n.id, "err", err)
 		}
 	}
+	if !g.bus.Status().Connected {
+		// The broker's next connection has the republisher publish the
+		// state and discovery of every node known by then, this one
+		// included: no need to wait for it here (and log a failure per
+		// node when the gateway starts before its broker).
+		return
+	}
 	if g.cfg.Discovery.Enabled {
 		if err := g.announce(ctx, n.id); err != nil {
 			g.log.Warn("MQTT: Home Assistant discovery not published", "node", n.id, "err", err)

@@ -85,10 +85,17 @@ func (h *logRecorder) find(prefix string) []logLine {
 // wait waits for a line whose message starts with prefix and returns it.
 func (h *logRecorder) wait(t testing.TB, ctx context.Context, prefix string) logLine {
 	t.Helper()
+	return h.waitMatch(t, ctx, prefix, func(logLine) bool { return true })
+}
+
+// waitMatch waits for a line whose message starts with prefix and that
+// match accepts, and returns it.
+func (h *logRecorder) waitMatch(t testing.TB, ctx context.Context, prefix string, match func(logLine) bool) logLine {
+	t.Helper()
 	for {
 		h.s.mu.Lock()
 		for _, l := range h.s.lines {
-			if strings.HasPrefix(l.msg, prefix) {
+			if strings.HasPrefix(l.msg, prefix) && match(l) {
 				h.s.mu.Unlock()
 				return l
 			}

@@ -139,6 +139,8 @@ var (
 		"Payload bytes of the messages waiting in the up spools, all nodes together.", nil, nil)
 	descSpooled = prometheus.NewDesc(metrics.Namespace+"_nodes_spooled_total",
 		"Messages from nodes that went to the up spool rather than straight to the broker (broker not connected, a publish failed or took longer than 4T, or earlier messages of the node were spooled).", nil, nil)
+	descMQTTConnected = prometheus.NewDesc(metrics.Namespace+"_mqtt_connected",
+		"1 while the gateway is connected to its MQTT broker (always with the embedded broker), 0 while it is not (it retries).", nil, nil)
 	descSpoolRefused = prometheus.NewDesc(metrics.Namespace+"_nodes_spool_refused_total",
 		"Messages from nodes not acknowledged because the up spool was full, by reason: spool_full (the node's spool held queue.max_up_messages), store_full (the queues and spools together were at queue.max_total_bytes). The node repeats them; a qos-off message is lost.", []string{"reason"}, nil)
 )
@@ -157,6 +159,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSpooledBytes
 	ch <- descSpooled
 	ch <- descSpoolRefused
+	ch <- descMQTTConnected
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -177,5 +180,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSpooled, prometheus.CounterValue, float64(s.spooled.Load()))
 	for r, name := range refuseReasons {
 		ch <- prometheus.MustNewConstMetric(descSpoolRefused, prometheus.CounterValue, float64(s.spoolRefused[r].Load()), name)
+	}
+	if b := c.g.bus; b != nil {
+		v := 0.0
+		if b.Status().Connected {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descMQTTConnected, prometheus.GaugeValue, v)
 	}
 }

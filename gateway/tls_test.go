@@ -45,6 +45,19 @@ func TestBrokerTLSAuth(t *testing.T) {
 		t.Errorf("wrong password: the error does not say what to check: %v", err)
 	}
 
+	// The broker's certificate is not trusted (no mqtt.tls.ca): retrying
+	// cannot cure it either.
+	cfg.MQTT.TLS.CA = ""
+	g, err = newGateway(cfg)
+	if err == nil {
+		g.Close()
+		t.Fatal("the gateway started with a broker certificate it cannot verify")
+	}
+	if !strings.Contains(err.Error(), "set mqtt.tls.ca") {
+		t.Errorf("untrusted certificate: the error does not say what to check: %v", err)
+	}
+	cfg.MQTT.TLS.CA = ca
+
 	cfg.MQTT.Password = "s3cret"
 	g = startGateway(t, cfg)
 	n := dialNode(t, ctx, g.Addr().String(), "7")
@@ -57,6 +70,27 @@ func TestBrokerTLSAuth(t *testing.T) {
 	n.expect(t, ctx, "over TLS")
 	if err := n.Write(ctx, "back"); err != nil { // published over TLS, acknowledged
 		t.Fatal(err)
+	}
+}
+
+// TestBrokerClientCertRequired: mosquitto requires a client
+// certificate that the gateway does not have; its TLS alert fails Start
+// at once, with a hint. (With TLS 1.3 the alert comes after the
+// client's handshake: the CONNECT may meet a reset connection first.)
+func TestBrokerClientCertRequired(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key := makeCerts(t, dir)
+	addr := startMosquittoConf(t, "allow_anonymous true\ncafile "+ca+"\ncertfile "+cert+"\nkeyfile "+key+"\nrequire_certificate true\n")
+	cfg := gwConfig(t, "mqtts://"+addr)
+	cfg.MQTT.TLS.CA = ca
+	g, err := newGateway(cfg)
+	if err == nil {
+		st := g.MQTTStatus()
+		g.Close()
+		t.Fatalf("the gateway started without the client certificate that the broker requires: %+v", st)
+	}
+	if !strings.Contains(err.Error(), "mqtt.tls.cert") {
+		t.Errorf("client certificate refused: the error does not say what to check: %v", err)
 	}
 }
 

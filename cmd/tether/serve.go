@@ -39,6 +39,13 @@ By default it is also an MQTT gateway with an embedded broker on
 on tether/<id>/up, messages published on tether/<id>/down are written to
 it, tether/<id>/state says up or down.
 
+With an external broker (--broker) it serves the nodes even while the
+broker cannot be reached, from the start on: their messages are spooled
+in the store and published once it can, and it retries for ever. Only
+errors that retrying cannot cure stop it at start (a bad password, a
+certificate it cannot verify); mqtt.require_first_connection in the
+config file makes it stop on any failure of the first connection.
+
 Flags (they override the config file):
 `
 

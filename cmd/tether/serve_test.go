@@ -165,6 +165,31 @@ func TestServeStdinStdout(t *testing.T) {
 	}
 }
 
+// TestServeBrokerAway: the external broker is not there when serve
+// starts: it serves all the same, says so once on stderr, prints the
+// nodes' messages (spooled for the broker) and writes stdin's lines.
+func TestServeBrokerAway(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln := testutil.Listen(t)
+	broker := "mqtt://" + ln.Addr().String()
+	ln.Close() // nobody listens there now: connection refused
+	s := startServe(t, "--addr", "127.0.0.1:0", "--timeout", serveT.String(), "--broker", broker)
+	if _, err := s.stderr.wait(regexp.MustCompile(`level=WARN msg="MQTT broker not reachable yet; serving nodes and retrying" broker=`+regexp.QuoteMeta(broker)+` err=.*refused`), s.done); err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, s.stderr)
+	}
+	n := dialNode(t, ctx, s.addr, "7")
+	if err := n.Write(ctx, "while the broker is away"); err != nil {
+		t.Fatal(err)
+	}
+	s.expectLine(ctx, "7\twhile the broker is away")
+	s.send("7", "from stdin")
+	readLine(t, ctx, n, "from stdin")
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve after SIGINT: %v", err)
+	}
+}
+
 // TestServeQueueFull: --queue-max-messages bounds a node's queue; the
 // stdin lines it refuses are logged once, not once each, and once a line
 // is queued again, with their count.
@@ -228,6 +253,10 @@ func TestServeBadFlags(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("listen: \":8123\"\ntimeout: 2s\nmqtt:\n  brokr: mqtt://x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	noCA := filepath.Join(dir, "noca.yaml")
+	if err := os.WriteFile(noCA, []byte("mqtt:\n  broker: mqtts://127.0.0.1:1\n  tls:\n    ca: "+filepath.Join(dir, "missing.pem")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string // in the error or stderr
@@ -239,6 +268,7 @@ func TestServeBadFlags(t *testing.T) {
 		{[]string{"--broker", "localhost"}, "mqtt.broker"},
 		{[]string{"extra"}, "no arguments"},
 		{[]string{"--config", cfg}, "bad.yaml:4:"},
+		{[]string{"--config", noCA, "--addr", "127.0.0.1:0"}, "mqtt.tls.ca"},
 		{[]string{"--queue-max-bytes", "10"}, "queue.max_bytes"},
 		{[]string{"--queue-max-total-bytes", "10"}, "queue.max_total_bytes"},
 	} {

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 )
 
 // ErrNotConnected is returned (wrapped) by TryPublish when the connection
@@ -61,10 +62,26 @@ type Bus interface {
 	// external broker's client sends it again on the next connection).
 	TryPublish(ctx context.Context, topic string, payload []byte) error
 	// Subscribe adds topic filters (QoS 1); their messages go to the
-	// Handler. It returns once the broker has confirmed them.
+	// Handler. It returns once the broker has confirmed them or, while
+	// the connection is down, at once: every connection subscribes to
+	// all the filters added so far.
 	Subscribe(ctx context.Context, filters ...string) error
+	// Status says whether the broker is connected, since when, and why
+	// not. It reads memory only.
+	Status() Status
 	// Close disconnects and waits for the bus's goroutines.
 	Close() error
+}
+
+// Status is the state of a bus's connection to its broker.
+type Status struct {
+	Connected bool
+	// Since is when the connection came up or went down (or when the
+	// bus was made, if it never connected).
+	Since time.Time
+	// Err, while not connected, is why: the last failed connection
+	// attempt's error, or the lost connection's.
+	Err error
 }
 
 // Match reports whether topic matches the MQTT filter (with + and #).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -41,6 +42,7 @@ type Embedded struct {
 	mu      sync.Mutex
 	filters []string
 	closed  bool
+	started time.Time
 }
 
 // NewEmbedded starts an embedded broker.
@@ -54,7 +56,7 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		Logger:                 slog.New(minLevel{log.Handler(), slog.LevelWarn}),
 		SysTopicResendInterval: 3600,
 	}
-	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler}
+	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now()}
 	if err := e.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -118,6 +120,10 @@ func (e *Embedded) Subscribe(_ context.Context, filters ...string) error {
 	}
 	return nil
 }
+
+// Status says the embedded broker is connected (in-process, it always
+// is) since it started.
+func (e *Embedded) Status() Status { return Status{Connected: true, Since: e.started} }
 
 // Close stops the broker, closing its clients' connections, and waits
 // for the connections' goroutines.

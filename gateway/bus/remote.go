@@ -50,18 +50,35 @@ type RemoteConfig struct {
 	// each connection: the will may have overwritten it.
 	OnlinePayload []byte
 
-	// OnReconnect, if set, is called after each connection but the first,
-	// once the subscriptions are renewed: a broker that lost its retained
+	// OnReconnect, if set, is called after each connection made in the
+	// background (every one but the connection Dial made itself), once
+	// the subscriptions are renewed: a broker that lost its retained
 	// messages (restarted without persistence) needs them published
-	// again. It runs on the bus's goroutine and must return quickly.
+	// again, and those published while it was never connected were not
+	// published. It runs on the bus's goroutine and must return quickly.
 	OnReconnect func()
+
+	// RetryFirst makes the first connection like any later one: if
+	// Dial's attempt fails with an error that retrying may cure (not
+	// Permanent), Dial returns the Remote all the same, not connected
+	// (Status says why), and it connects in the background with the
+	// same backoff as after a lost connection, then subscribes,
+	// publishes the online state and calls OnReconnect. Meanwhile
+	// Publish waits for the connection, TryPublish returns
+	// ErrNotConnected and Subscribe keeps its filters for it.
+	RetryFirst bool
+	// Hint, if set, says what to check for a connection error that is
+	// Permanent; a background connection attempt that fails with one is
+	// logged (as an error) with it.
+	Hint func(error) string
 
 	Handler Handler
 	Logger  *slog.Logger
 }
 
 // Remote is a connection to an external broker through Paho. After the
-// first connection it reconnects by itself, with its own goroutine
+// first connection (or the first attempt, with RemoteConfig.RetryFirst)
+// it reconnects by itself, with its own goroutine
 // (Paho's automatic reconnection is off: its goroutine sleeps and cannot
 // be stopped), renews the subscriptions and republishes the online
 // state on each connection; publishes made meanwhile wait for the
@@ -80,24 +97,32 @@ type Remote struct {
 	filters []string
 	up      chan struct{} // closed while connected
 	isUp    bool
+	since   time.Time   // of the last change of isUp
+	lastErr error       // why not connected
 	guard   func() bool // stops closing the last dialled conn at Close
 	closed  bool
 }
 
-// Dial connects to the broker; it fails if the first connection fails.
+// Dial connects to the broker. It fails if the first connection
+// attempt fails, unless cfg.RetryFirst is set and the error is not
+// Permanent: then it returns the Remote, not connected yet, which goes
+// on trying in the background. Either way it fails if ctx ends first.
 func Dial(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("bus: bad broker URL %q", cfg.URL)
+		return nil, fmt.Errorf("bus: %w %q", ErrBadURL, cfg.URL)
 	}
 	switch u.Scheme {
-	case "mqtt":
+	case "mqtt", "tcp":
 		u.Scheme = "tcp"
-	case "mqtts", "tls":
+	case "mqtts", "tls", "ssl":
 		u.Scheme = "ssl"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("bus: %w %q: scheme %q not supported", ErrBadURL, cfg.URL, u.Scheme)
 	}
 	r := &Remote{cfg: cfg, log: cfg.Logger, lost: make(chan error, 1),
-		done: make(chan struct{}), up: make(chan struct{})}
+		done: make(chan struct{}), up: make(chan struct{}), since: time.Now()}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -139,16 +164,21 @@ func Dial(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 		r.c.Disconnect(250) // connected, but ctx ended meanwhile
 		err = ctx.Err()
 	}
-	if err != nil {
+	if err != nil && (ctx.Err() != nil || !cfg.RetryFirst || Permanent(err)) {
 		r.cancel()
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return nil, fmt.Errorf("bus: connect to MQTT broker %s: %w", cfg.URL, err)
 	}
+	if err != nil {
+		r.failed(err)
+		go r.run(false)
+		return r, nil
+	}
 	r.log.Info("MQTT broker connected", "broker", cfg.URL, "client_id", cfg.ClientID)
 	r.setUp()
-	go r.run()
+	go r.run(true)
 	return r, nil
 }
 
@@ -196,8 +226,14 @@ func (r *Remote) whenUp() <-chan struct{} {
 func (r *Remote) setUp() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.setUpLocked()
+}
+
+// setUpLocked is setUp with r.mu held.
+func (r *Remote) setUpLocked() {
 	if !r.isUp {
 		r.isUp = true
+		r.since, r.lastErr = time.Now(), nil
 		close(r.up)
 	}
 }
@@ -209,8 +245,28 @@ func (r *Remote) setDown(up <-chan struct{}) {
 	defer r.mu.Unlock()
 	if r.isUp && (up == nil || up == r.up) {
 		r.isUp = false
+		r.since = time.Now()
 		r.up = make(chan struct{})
 	}
+}
+
+// failed records why the connection is down: a lost connection or a
+// failed attempt.
+func (r *Remote) failed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastErr = err
+}
+
+// Status says whether the broker is connected, since when, and why not.
+func (r *Remote) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := Status{Connected: r.isUp, Since: r.since}
+	if !r.isUp {
+		s.Err = r.lastErr
+	}
+	return s
 }
 
 // do runs op once the connection is up, again if Paho says it went
@@ -282,8 +338,13 @@ func (r *Remote) TryPublish(ctx context.Context, topic string, payload []byte) e
 	return r.published(topic, up, err)
 }
 
-// Subscribe subscribes to filters with QoS 1, now (or on the next
-// connection, if the connection is down) and after every reconnection.
+// Subscribe subscribes to filters with QoS 1, now and on every later
+// connection. While the connection is down it returns at once: the
+// next connection subscribes to them (renew subscribes to every filter
+// added before it marks the connection up, under the lock that
+// Subscribe adds them and reads the connection's state with: a
+// connection that is up when Subscribe looks has renewed without them,
+// and Subscribe subscribes itself).
 func (r *Remote) Subscribe(ctx context.Context, filters ...string) error {
 	r.mu.Lock()
 	if r.closed {
@@ -297,11 +358,19 @@ func (r *Remote) Subscribe(ctx context.Context, filters ...string) error {
 			add = append(add, f)
 		}
 	}
+	up, isUp := r.up, r.isUp
 	r.mu.Unlock()
-	if len(add) == 0 {
+	if len(add) == 0 || !isUp {
 		return nil
 	}
-	if err := r.do(ctx, func() paho.Token { return r.c.SubscribeMultiple(qos1(add), nil) }); err != nil {
+	err := r.wait(ctx, r.c.SubscribeMultiple(qos1(add), nil))
+	if errors.Is(err, paho.ErrNotConnected) {
+		r.setDown(up) // Paho saw the loss first: run will reconnect
+	}
+	if err != nil && !errors.Is(err, ErrClosed) && r.whenUp() != up {
+		return nil // lost meanwhile: the next connection subscribes
+	}
+	if err != nil {
 		return fmt.Errorf("bus: subscribe %v: %w", add, err)
 	}
 	return nil

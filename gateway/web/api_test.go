@@ -52,6 +52,9 @@ func TestAPI(t *testing.T) {
 				Spooled: 3 * len(id), SpooledBytes: 30 * int64(len(id)), SpoolRefused: 5, SpoolFull: id == "slow"}
 		},
 		Extra: func(id string) map[string]any { return map[string]any{"topic": "tether/" + id} },
+		Broker: func() *web.Broker {
+			return &web.Broker{Name: "mqtt://broker.lan:1883", Since: time.Unix(1e9, 0), Error: "connection refused"}
+		},
 	})
 	n1 := e.dial(t, ctx, "n1")
 	e.dialMismatched(t, ctx, "slow")
@@ -93,6 +96,9 @@ func TestAPI(t *testing.T) {
 	get(t, e.url+"/api/status", http.StatusOK, &st)
 	if st.Title != "test gateway" || st.TimeoutMs != 300 || st.NodesUp != 2 || st.NodesTotal != 2 || len(st.Nodes) != 2 {
 		t.Errorf("status header = %+v, want test gateway, 300 ms, 2/2 up", st.Header)
+	}
+	if b := st.MQTT; b == nil || b.Name != "mqtt://broker.lan:1883" || b.Connected || b.Error != "connection refused" || !b.Since.Equal(time.Unix(1e9, 0)) {
+		t.Errorf("status header mqtt = %+v, want the broker, not connected, since and why", b)
 	}
 	if st.Handshakes.OK != 2 || st.Handshakes.Rejected != 0 {
 		t.Errorf("handshakes = %+v, want 2 ok, none rejected", st.Handshakes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,12 +53,14 @@ func browser(t *testing.T) context.Context {
 
 // TestPageInBrowser loads the page in a real headless Chromium, sees the
 // nodes (one offline: not connected since the start) and the T mismatch
-// flag, takes a node down and sees its row change
-// without a reload, then saves a screenshot.
+// flag, and the MQTT broker not connected, takes a node down and sees
+// its row change without a reload, sees the broker connect, then saves
+// a screenshot.
 func TestPageInBrowser(t *testing.T) {
 	bctx := browser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var mqttUp atomic.Bool
 	e := start(t, 300*time.Millisecond, web.Config{
 		Title: "Tether test gateway",
 		Queue: func(id string) web.Queue {
@@ -68,6 +71,12 @@ func TestPageInBrowser(t *testing.T) {
 		},
 		Extra:   func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
 		Offline: func() []string { return []string{"delta", "alpha"} },
+		Broker: func() *web.Broker {
+			if mqttUp.Load() {
+				return &web.Broker{Name: "mqtt://broker.lan:1883", Connected: true, Since: time.Now()}
+			}
+			return &web.Broker{Name: "mqtt://broker.lan:1883", Since: time.Now(), Error: "connection refused"}
+		},
 	})
 	alpha := e.dial(t, ctx, "alpha")
 	beta := e.dial(t, ctx, "beta")
@@ -115,6 +124,10 @@ func TestPageInBrowser(t *testing.T) {
 	if got := text(`tr[data-node="delta"] td:nth-child(10)`); got != "0 + 1 stored" {
 		t.Errorf("delta's queue shows %q, want 0 + 1 stored", got)
 	}
+	run("see the broker not connected", chromedp.WaitVisible(chromedp.CSS(`#mqtt.bad`)))
+	if got := text("#mqtt"); got != "not connected" {
+		t.Errorf("MQTT broker shows %q, want not connected", got)
+	}
 	if got := text("#timeout"); got != "300 ms" {
 		t.Errorf("server T shows %q, want 300 ms", got)
 	}
@@ -146,6 +159,11 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("alpha's badge shows %q, want up", got)
 	}
 	run("see beta's down event listed", chromedp.WaitVisible(chromedp.CSS(`#events li.kind-down`)))
+	mqttUp.Store(true)
+	run("see the broker connected", chromedp.WaitVisible(chromedp.CSS(`#mqtt:not(.bad)`)))
+	if got := text("#mqtt"); got != "connected" {
+		t.Errorf("MQTT broker shows %q, want connected", got)
+	}
 
 	wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
 	defer wcancel()

@@ -62,6 +62,11 @@ type Config struct {
 	// rules as Queue; values must marshal to JSON.
 	Extra func(id string) map[string]any
 
+	// Broker, if set, returns the state of the gateway's MQTT broker
+	// connection, shown in the page's header (Header.MQTT); nil hides
+	// it. Same rules as Queue; it is called once per refresh.
+	Broker func() *Broker
+
 	// Refresh is how often counters are sent to browsers that watch: only
 	// rows that changed are sent. Up and down changes do not wait for it:
 	// Event pushes them at once. Zero means 1 s.

@@ -5,7 +5,8 @@
 // (Config.Queue), ACK round
 // trip, restarts, and the
 // node's T as inferred from its keepalive rhythm, flagged when it differs
-// from the server's), a JSON API for the same data, the Prometheus
+// from the server's), the state of the gateway's MQTT broker connection
+// in the header (Config.Broker), a JSON API for the same data, the Prometheus
 // metrics of package metrics, and a server-sent event stream that pushes
 // every up/down change to the browsers as it happens.
 //

@@ -18,6 +18,17 @@ type Header struct {
 	NodesUp    int        `json:"nodes_up"`
 	NodesTotal int        `json:"nodes_total"` // nodes that have connected at least once
 	Handshakes Handshakes `json:"handshakes"`
+	// MQTT is the gateway's broker connection (Config.Broker), if any.
+	MQTT *Broker `json:"mqtt,omitempty"`
+}
+
+// Broker is the state of the gateway's connection to its MQTT broker.
+type Broker struct {
+	Name      string    `json:"name"` // its URL, or "embedded ..."
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since,omitzero"` // when it came up or went down
+	// Error is why it is not connected (the last attempt's error).
+	Error string `json:"error,omitempty"`
 }
 
 // Handshakes counts the server's connections, and those it turned away by
@@ -256,6 +267,9 @@ func Mismatch(peer, T time.Duration, tolerance float64) bool {
 // header reads the page's header from srv and its links.
 func (s *Server) header(srv *server.Server, links []*link.Link) Header {
 	h := Header{Title: s.cfg.Title, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}}
+	if s.cfg.Broker != nil {
+		h.MQTT = s.cfg.Broker()
+	}
 	if srv == nil {
 		return h
 	}

@@ -192,7 +192,20 @@ function renderHeader(h) {
   const reasons = Object.keys(hs.by_reason).sort().map((r) => r.replace(/_/g, " ") + ": " + hs.by_reason[r]);
   if (hs.unknown_id) reasons.push("unknown IDs (rejected only if strict): " + hs.unknown_id);
   $("rejected").title = fmtN(hs.accepted) + " connections accepted, " + fmtN(hs.ok) + " handshakes\n" + reasons.join("\n");
+  renderBroker(h.mqtt);
   $("updated").textContent = new Date().toLocaleTimeString();
+}
+
+function renderBroker(b) {
+  $("mqtt-box").hidden = !b;
+  if (!b) return;
+  const dd = $("mqtt");
+  dd.textContent = b.connected ? "connected" : "not connected";
+  dd.className = b.connected ? "" : "bad";
+  let title = b.name;
+  if (b.since) title += "\n" + (b.connected ? "connected" : "not connected") + " since " + new Date(b.since).toLocaleString();
+  if (b.error) title += "\n" + b.error;
+  dd.title = title;
 }
 
 function addEvents(evs) {

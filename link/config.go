@@ -126,7 +126,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.FirstTimeout == 0 {
 		c.FirstTimeout = c.Timeout
 	}
-
 	if c.MaxLine == 0 {
 		c.MaxLine = DefaultMaxLine
 	}

@@ -111,7 +111,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	v := l.win.check(id, p, first)
 	if v == duplicate {
 		l.stats.Duplicates++
-		if l.cfg.Deliver != nil || !l.deferred(id) { // a deferred one is ACKed when its turn comes
+		if !l.deferred(id) { // a deferred one is ACKed when its turn comes
 			s.ack(id)
 		}
 		l.mu.Unlock()

@@ -3,8 +3,8 @@ package gateway
 import (
 	"errors"
 
-	"github.com/tether-iot/tether/gateway/bus"
-	"github.com/tether-iot/tether/gateway/store"
+	"github.com/tether-iot/tether/gateway/internal/bus"
+	"github.com/tether-iot/tether/gateway/internal/store"
 )
 
 // fromBroker takes a message published on a node's down topic: a qos

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tether-iot/tether/gateway/metrics"
-	"github.com/tether-iot/tether/gateway/store"
+	"github.com/tether-iot/tether/gateway/internal/metrics"
+	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )

@@ -17,7 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 	"go.uber.org/goleak"
 )

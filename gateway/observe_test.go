@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 )
 
 // logRecorder is a slog.Handler that keeps every record's message and

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/tether-iot/tether/gateway/store"
-	"github.com/tether-iot/tether/gateway/web"
+	"github.com/tether-iot/tether/gateway/internal/store"
+	"github.com/tether-iot/tether/gateway/internal/web"
 )
 
 // ErrQueueFull is returned (wrapped) by Send when the node's durable

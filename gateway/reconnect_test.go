@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/gateway"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"go.uber.org/goleak"
 )
 

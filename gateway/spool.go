@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tether-iot/tether/gateway/bus"
-	"github.com/tether-iot/tether/gateway/store"
+	"github.com/tether-iot/tether/gateway/internal/bus"
+	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/link"
 )
 

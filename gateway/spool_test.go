@@ -9,8 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tether-iot/tether/gateway"
-	"github.com/tether-iot/tether/internal/legacy"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/legacy"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tether-iot/tether/gateway/bus"
-	"github.com/tether-iot/tether/gateway/metrics"
+	"github.com/tether-iot/tether/gateway/internal/bus"
+	"github.com/tether-iot/tether/gateway/internal/metrics"
 )
 
 // What the gateway publishes: the label "kind" of the MQTT metrics.

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/tether-iot/tether/gateway"
-	"github.com/tether-iot/tether/gateway/web"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/gateway/internal/web"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 )
 
 // TestStoreBounds: a gateway with no nodes.expect owns every ID. A flood

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )

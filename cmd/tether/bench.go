@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tether-iot/tether/internal/bench"
+	"github.com/tether-iot/tether/internal/tools/bench"
 )
 
 func init() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-iot/tether/internal/bench"
+	"github.com/tether-iot/tether/internal/tools/bench"
 )
 
 // init makes this test binary a node farm when the bench re-executes it

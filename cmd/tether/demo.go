@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tether-iot/tether/internal/demo"
-	"github.com/tether-iot/tether/internal/demo/mainapp"
-	"github.com/tether-iot/tether/internal/demo/qos"
-	"github.com/tether-iot/tether/internal/demo/remote"
+	"github.com/tether-iot/tether/internal/tools/demo"
+	"github.com/tether-iot/tether/internal/tools/demo/mainapp"
+	"github.com/tether-iot/tether/internal/tools/demo/qos"
+	"github.com/tether-iot/tether/internal/tools/demo/remote"
 )
 
 func init() {

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tether-iot/tether/internal/demo"
-	"github.com/tether-iot/tether/internal/demo/mainapp"
-	"github.com/tether-iot/tether/internal/demo/qos"
-	"github.com/tether-iot/tether/internal/demo/remote"
+	"github.com/tether-iot/tether/internal/tools/demo"
+	"github.com/tether-iot/tether/internal/tools/demo/mainapp"
+	"github.com/tether-iot/tether/internal/tools/demo/qos"
+	"github.com/tether-iot/tether/internal/tools/demo/remote"
 )
 
 // runDemoSim runs a demo in one process: server, simulated nodes, and

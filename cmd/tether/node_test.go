@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-iot/tether/internal/faultnet"
-	"github.com/tether-iot/tether/internal/legacy"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/harness/legacy"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/server"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tether-iot/tether/client"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"go.uber.org/goleak"
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tether-iot/tether/internal/soak"
+	"github.com/tether-iot/tether/internal/tools/soak"
 	"github.com/tether-iot/tether/server"
 )
 

@@ -2,11 +2,6 @@
 // broadcast that wakes every waiter once, guarded by its owner's lock.
 package notify
 
-import (
-	"context"
-	"time"
-)
-
 // Broadcast wakes every current waiter when Notify is called. Its zero
 // value is ready to use. It is not safe for concurrent use: the owner's
 // lock guards it, and a waiter takes the channel under that lock, releases
@@ -27,19 +22,5 @@ func (b *Broadcast) Notify() {
 	if b.ch != nil {
 		close(b.ch)
 		b.ch = nil
-	}
-}
-
-// Sleep waits d, or until ctx ends; it reports whether the whole d passed.
-// It is for pacing (a demo's rhythm, a fault's length), never for waiting
-// on state.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -1,0 +1,192 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tether-iot/tether/gateway/internal/web"
+)
+
+// chromium is Debian's package's browser.
+const chromium = "/usr/bin/chromium"
+
+// browser starts a headless Chromium with a fresh profile and no network
+// chatter of its own; it is closed at the end of the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("no headless browser at %s: install chromium (apt-get install chromium) or run ./scripts/test", chromium)
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1500, 700),
+	)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		chromedp.Cancel(bctx) // closes the browser and waits for it
+		bcancel()
+		acancel()
+	})
+	// Start the browser now, with a context that has no deadline: the
+	// browser lives as long as the context of its first action.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chromium, err)
+	}
+	return bctx
+}
+
+// TestPageInBrowser loads the page in a real headless Chromium, sees the
+// nodes (one offline: not connected since the start) and the T mismatch
+// flag, and the MQTT broker not connected, takes a node down and sees
+// its row change without a reload, sees the broker connect, then saves
+// a screenshot.
+func TestPageInBrowser(t *testing.T) {
+	bctx := browser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mqttUp atomic.Bool
+	e := start(t, 300*time.Millisecond, web.Config{
+		Title: "Tether test gateway",
+		Queue: func(id string) web.Queue {
+			if id == "beta" {
+				return web.Queue{Stored: 1000, Bytes: 12000, Dropped: 37, Full: true, Spooled: 3, SpooledBytes: 30}
+			}
+			return web.Queue{Stored: len(id) - 4, Bytes: 10}
+		},
+		Extra:   func(id string) map[string]any { return map[string]any{"topic": "greenhouse/" + id} },
+		Offline: func() []string { return []string{"delta", "alpha"} },
+		Broker: func() *web.Broker {
+			if mqttUp.Load() {
+				return &web.Broker{Name: "mqtt://broker.lan:1883", Connected: true, Since: time.Now()}
+			}
+			return &web.Broker{Name: "mqtt://broker.lan:1883", Since: time.Now(), Error: "connection refused"}
+		},
+	})
+	alpha := e.dial(t, ctx, "alpha")
+	beta := e.dial(t, ctx, "beta")
+	e.dialMismatched(t, ctx, "gamma")
+	e.exchange(t, ctx, alpha, 3, 2)
+	e.exchange(t, ctx, beta, 1, 1)
+
+	// Each wait below is bounded by the test's deadline.
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
+		defer wcancel()
+		if err := chromedp.Do(wctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
+		defer wcancel()
+		s, err := chromedp.Run(wctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	run("load the page and see the nodes up",
+		chromedp.Navigate(e.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="alpha"][data-state="up"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="beta"][data-state="up"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="gamma"][data-state="up"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#live[data-state="live"]`)),
+	)
+	if got := text("#nodes-up"); got != "3 / 3" {
+		t.Errorf("nodes up shows %q, want 3 / 3", got)
+	}
+	run("see delta offline", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="delta"][data-state="offline"]`)))
+	if got := text(`tr[data-node="delta"] .badge`); got != "offline" {
+		t.Errorf("delta's badge shows %q, want offline", got)
+	}
+	if got := text(`tr[data-node="delta"] td:nth-child(3)`); got != "not since start" {
+		t.Errorf("delta's since shows %q, want not since start", got)
+	}
+	if got := text(`tr[data-node="delta"] td:nth-child(10)`); got != "0 + 1 stored" {
+		t.Errorf("delta's queue shows %q, want 0 + 1 stored", got)
+	}
+	run("see the broker not connected", chromedp.WaitVisible(chromedp.CSS(`#mqtt.bad`)))
+	if got := text("#mqtt"); got != "not connected" {
+		t.Errorf("MQTT broker shows %q, want not connected", got)
+	}
+	if got := text("#timeout"); got != "300 ms" {
+		t.Errorf("server T shows %q, want 300 ms", got)
+	}
+	if got := text(`tr[data-node="alpha"] td:nth-child(10)`); got != "0 + 1 stored" {
+		t.Errorf("alpha's queue shows %q, want 0 + 1 stored", got)
+	}
+	if got := text(`tr[data-node="beta"] td:nth-child(10)`); got != "0 + 1,000 stored (full), 37 dropped" {
+		t.Errorf("beta's queue shows %q, want 0 + 1,000 stored (full), 37 dropped", got)
+	}
+	if got := text(`tr[data-node="beta"] td:nth-child(6)`); got != "1 (3 spooled)" {
+		t.Errorf("beta's messages in show %q, want 1 (3 spooled)", got)
+	}
+	if got := text(`tr[data-node="alpha"] td:nth-child(6)`); got != "2" {
+		t.Errorf("alpha's messages in show %q, want 2 (nothing spooled)", got)
+	}
+	run("see beta's full queue flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="beta"] td.queue.bad`)))
+	run("see gamma's T flagged", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="gamma"] .mismatch`)))
+
+	down := e.takeDown(t, ctx, beta)
+	run("see beta's row go down", chromedp.WaitVisible(chromedp.CSS(`tr[data-node="beta"][data-state="down"]`)))
+	t.Logf("beta's row changed to down %v after the server noticed", time.Since(down.Time))
+	if got := text(`tr[data-node="beta"] .badge`); got != "down" {
+		t.Errorf("beta's badge shows %q, want down", got)
+	}
+	if got := text("#nodes-up"); got != "2 / 3" {
+		t.Errorf("nodes up shows %q, want 2 / 3", got)
+	}
+	if got := text(`tr[data-node="alpha"] .badge`); got != "up" {
+		t.Errorf("alpha's badge shows %q, want up", got)
+	}
+	run("see beta's down event listed", chromedp.WaitVisible(chromedp.CSS(`#events li.kind-down`)))
+	mqttUp.Store(true)
+	run("see the broker connected", chromedp.WaitVisible(chromedp.CSS(`#mqtt:not(.bad)`)))
+	if got := text("#mqtt"); got != "connected" {
+		t.Errorf("MQTT broker shows %q, want connected", got)
+	}
+
+	wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
+	defer wcancel()
+	png, err := chromedp.Run(wctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "status-page.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	if dir := os.Getenv("TETHER_SCREENSHOT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "status-page.png"), png, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func mustDeadline(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		panic("context without deadline")
+	}
+	return d
+}

@@ -165,8 +165,9 @@ type MQTTConfig struct {
 	// RequireFirstConnection makes Start fail if its first attempt to
 	// connect to the external broker fails, whatever the reason. By
 	// default (false) only an error that retrying cannot cure fails
-	// Start (bad credentials, an untrusted certificate: see
-	// bus.Permanent); after any other (connection refused, broker
+	// Start (a bad URL, bad credentials, a refused client ID or protocol
+	// version, an untrusted certificate, a TLS refusal: docs/GATEWAY.md
+	// lists them); after any other (connection refused, broker
 	// unreachable, timeout, DNS) the gateway serves its nodes, spools
 	// their messages and connects in the background.
 	RequireFirstConnection bool `yaml:"require_first_connection"`
@@ -211,9 +212,8 @@ type WebConfig struct {
 	// NodeMetrics chooses the per-node Prometheus series (label "node")
 	// on /metrics: "basic" (6 per node: up, messages in and out, stored,
 	// spooled and dropped messages), "full" (up to 23 per node) or
-	// "none". Empty
-	// means basic. Fleet totals are always exported. See
-	// metrics.NodeMetrics.
+	// "none". Empty means basic. Fleet totals are always exported
+	// (docs/GATEWAY.md lists the series).
 	NodeMetrics string `yaml:"node_metrics"`
 }
 

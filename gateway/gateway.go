@@ -24,30 +24,25 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/eclipse/paho.mqtt.golang/packets"
 	"github.com/tether-iot/tether/gateway/internal/bus"
 	"github.com/tether-iot/tether/gateway/internal/metrics"
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/gateway/internal/web"
-	"github.com/tether-iot/tether/internal/wire"
-	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
 
-// ErrStoreLocked: another gateway has the data directory open.
-var ErrStoreLocked = store.ErrLocked
+// ErrStoreLocked is returned (wrapped) by New when another gateway has
+// the data directory open.
+var ErrStoreLocked = errors.New("gateway: the data directory is in use by another process")
 
 // ErrClosed is returned by Send after Shutdown or Close.
 var ErrClosed = errors.New("gateway: closed")
@@ -113,6 +108,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: config: %w", err)
 	}
 	st, err := store.Open(cfg.Data, time.Second)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", ErrStoreLocked, cfg.Data)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -219,39 +217,6 @@ func (g *Gateway) webExtra(id string) map[string]any {
 	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
 }
 
-// MQTTStatus says whether the gateway is connected to its MQTT broker,
-// since when, and why not; the zero Status without MQTT (mqtt.broker
-// none) or before Start. The embedded broker is always connected.
-func (g *Gateway) MQTTStatus() bus.Status {
-	select {
-	case <-g.busSet:
-	default:
-		return bus.Status{}
-	}
-	if g.bus == nil {
-		return bus.Status{}
-	}
-	return g.bus.Status()
-}
-
-// webBroker is the state of the broker connection, for the page's
-// header; nil without MQTT. The page is served once Start has set g.bus.
-func (g *Gateway) webBroker() *web.Broker {
-	if g.bus == nil {
-		return nil
-	}
-	st := g.bus.Status()
-	name := g.brokerName()
-	if u, err := url.Parse(name); err == nil && u.User != nil {
-		name = u.Redacted() // the page may be seen from afar
-	}
-	b := &web.Broker{Name: name, Connected: st.Connected, Since: st.Since}
-	if st.Err != nil {
-		b.Error = st.Err.Error()
-	}
-	return b
-}
-
 // Queued returns how many messages wait in node id's durable queue (see
 // Queue).
 func (g *Gateway) Queued(id string) int { return g.st.Len(id) }
@@ -273,12 +238,12 @@ func (g *Gateway) Owns(id string) bool {
 //
 // With an external broker Start makes one connection attempt (bounded
 // by 10 s and ctx). If it fails for a reason that may pass (connection
-// refused, unreachable, timeout, DNS: see bus.Permanent), Start logs a
-// warning and succeeds all the same: the nodes are served, their
-// messages spooled, and the broker is connected in the background (see
-// MQTTStatus), unless Config.MQTT.RequireFirstConnection is set. An
-// error that retrying cannot cure (credentials, certificates) fails
-// Start, with a hint of what to check.
+// refused, unreachable, timeout, DNS), Start logs a warning and succeeds
+// all the same: the nodes are served, their messages spooled, and the
+// broker is connected in the background (see MQTTStatus), unless
+// Config.MQTT.RequireFirstConnection is set. An error that retrying
+// cannot cure (credentials, certificates) fails Start, with a hint of
+// what to check.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
 	if g.started || g.closed {
@@ -340,25 +305,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}
 	}
 	g.startSpools()
-	if _, ok := g.bus.(*bus.Remote); ok {
+	if g.bus != nil && g.bus.Reconnects() {
 		g.wg.Add(1)
 		go g.republisher()
 	}
 	g.log.Info("gateway started", "name", g.cfg.Name, "nodes", ln.Addr().String(), "store", g.st.Path(),
 		"mqtt", g.brokerName(), "expected", len(g.cfg.Nodes.Expect), "routes", len(g.cfg.Routes))
 	return nil
-}
-
-func (g *Gateway) brokerName() string {
-	switch {
-	case g.bus == nil:
-		return BrokerNone
-	case g.emb != nil && g.emb.Addr() != nil:
-		return "embedded " + g.emb.Addr().String()
-	case g.emb != nil:
-		return "embedded (no listener)"
-	}
-	return g.cfg.MQTT.Broker
 }
 
 func unwrapOp(err error) error {
@@ -371,160 +324,6 @@ func unwrapOp(err error) error {
 		return op.Err
 	}
 	return err
-}
-
-// startBus starts the embedded broker or connects the external one, and
-// subscribes to the down topics of the nodes this gateway owns.
-func (g *Gateway) startBus(ctx context.Context) error {
-	m := g.cfg.MQTT
-	online := []byte("online")
-	switch m.Broker {
-	case BrokerNone:
-		return nil
-	case "":
-		var ln net.Listener
-		if m.Listen != BrokerNone {
-			var lc net.ListenConfig
-			l, err := lc.Listen(ctx, "tcp", m.Listen)
-			if err != nil {
-				return &ListenError{What: "mqtt", Addr: m.Listen, Err: unwrapOp(err)}
-			}
-			ln = l
-		}
-		e, err := bus.NewEmbedded(bus.EmbeddedConfig{Listener: ln, Handler: g.fromBroker, Logger: g.log})
-		if err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return err
-		}
-		g.emb, g.bus = e, e
-	default:
-		tc, err := g.tlsConfig()
-		if err != nil {
-			return err
-		}
-		r, err := bus.Dial(ctx, bus.RemoteConfig{
-			URL:           m.Broker,
-			ClientID:      m.ClientID,
-			Username:      m.Username,
-			Password:      m.Password,
-			TLS:           tc,
-			WillTopic:     g.topics.Gateway(g.cfg.Name),
-			WillPayload:   []byte("offline"),
-			Handler:       g.fromBroker,
-			Logger:        g.log,
-			OnlinePayload: online,
-			OnReconnect:   g.republishSoon,
-			RetryFirst:    !m.RequireFirstConnection,
-			Hint:          brokerHint,
-		})
-		if err != nil {
-			return fmt.Errorf("gateway: %w (%s)", err, brokerHint(err))
-		}
-		g.bus = r
-		if st := r.Status(); !st.Connected {
-			// The bus subscribes and publishes the online state on its
-			// first connection.
-			g.log.Warn("MQTT broker not reachable yet; serving nodes and retrying", "broker", m.Broker, "err", st.Err,
-				"hint", "the nodes' messages are spooled in the store and published once it is; "+brokerHint(st.Err))
-		}
-	}
-	if len(g.expect) == 0 {
-		if err := g.bus.Subscribe(ctx, g.topics.Prefix+"/+/down", g.topics.Prefix+"/+/down/noqos"); err != nil {
-			return err
-		}
-	} else {
-		var fs []string
-		for _, id := range g.cfg.Nodes.Expect {
-			fs = append(fs, g.topics.Down(id), g.topics.DownNoQoS(id))
-		}
-		if err := g.bus.Subscribe(ctx, fs...); err != nil {
-			return err
-		}
-	}
-	if !g.bus.Status().Connected {
-		return nil // the bus publishes it on each connection
-	}
-	return g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), online, true)
-}
-
-func (g *Gateway) tlsConfig() (*tls.Config, error) {
-	t := g.cfg.MQTT.TLS
-	if t.CA == "" && t.Cert == "" && !t.InsecureSkipVerify {
-		return nil, nil
-	}
-	tc := &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it
-	if t.CA != "" {
-		pem, err := os.ReadFile(t.CA)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: mqtt.tls.ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("gateway: mqtt.tls.ca: no PEM certificate in %s", t.CA)
-		}
-		tc.RootCAs = pool
-	}
-	if t.Cert != "" {
-		c, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: mqtt.tls.cert/key: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{c}
-	}
-	return tc, nil
-}
-
-// Send queues payload for node id durably and returns; the node's
-// writer delivers it with qos, exactly once, when the node is up. If
-// the node's queue is full (Config.Queue) the message is not queued and
-// the error wraps ErrQueueFull; if all the queues together are full, it
-// wraps ErrStoreFull. Send is not bounded by Config.Queue.MaxNodes.
-func (g *Gateway) Send(ctx context.Context, id, payload string) error {
-	if err := g.checkSend(id, payload); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	g.mu.Lock()
-	closed := g.closed
-	g.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	_, _, err := g.st.Enqueue(id, payload, store.Origin{}, g.cfg.Queue.limit())
-	q := g.cfg.Queue
-	if errors.Is(err, store.ErrFull) {
-		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_messages %d, queue.max_bytes %d)", id, ErrQueueFull, q.MaxMessages, q.MaxBytes)
-	}
-	if errors.Is(err, store.ErrStoreFull) {
-		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_total_bytes %d)", id, ErrStoreFull, q.MaxTotalBytes)
-	}
-	if err != nil {
-		return err
-	}
-	g.node(id).kick()
-	return nil
-}
-
-// checkSend rejects a message that could never be written to the node.
-func (g *Gateway) checkSend(id, payload string) error {
-	if err := checkID(id); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if g.cfg.Nodes.Strict && !g.expect[id] {
-		return fmt.Errorf("gateway: node %q is not expected (strict mode): add it to nodes.expect / --expect", id)
-	}
-	maxLine := g.cfg.MaxLine
-	if maxLine == 0 {
-		maxLine = link.DefaultMaxLine
-	}
-	if _, err := wire.CheckPayload(payload, maxLine); err != nil {
-		return fmt.Errorf("gateway: message for %q: %w", id, err)
-	}
-	return nil
 }
 
 // Shutdown stops the writers, waits until the messages handed to the
@@ -599,32 +398,4 @@ func (g *Gateway) finish(clean bool) {
 	}
 	g.st.Close()
 	g.log.Info("gateway stopped", "name", g.cfg.Name)
-}
-
-// brokerHint says what to check when the gateway could not connect to
-// the broker.
-func brokerHint(err error) string {
-	var (
-		ce *tls.CertificateVerificationError
-		rh tls.RecordHeaderError
-	)
-	switch {
-	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
-		return "check mqtt.username and mqtt.password"
-	case errors.Is(err, packets.ErrorRefusedIDRejected):
-		return "the broker rejected the client ID: set mqtt.client_id"
-	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
-		return "the broker does not speak MQTT 3.1.1 or 3.1: enable them on the broker"
-	case errors.Is(err, bus.ErrBadURL):
-		return "check mqtt.broker / --broker: mqtt://host:1883, mqtts://host:8883"
-	case errors.As(err, &ce):
-		return "the broker's certificate is not trusted: set mqtt.tls.ca"
-	case errors.As(err, &rh):
-		return "the broker's port does not answer in TLS: use mqtt:// or its TLS port"
-	case bus.IsTLSRefusal(err):
-		return "the broker refused the TLS handshake: check mqtt.tls.cert and mqtt.tls.key (a client certificate that it trusts) and its TLS versions"
-	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
-		return "the broker is not ready to take clients"
-	}
-	return "is the broker running? check mqtt.broker / --broker, or leave it empty for the embedded broker"
 }

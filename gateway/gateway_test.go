@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -178,4 +179,19 @@ routes:
 	// The qos route waits durably on gateway b for node log.
 	logNode := dialNode(t, ctx, gb.Addr().String(), "log")
 	logNode.expect(t, ctx, "button 1 pressed")
+}
+
+// TestStoreLocked: a second gateway on the same data directory fails with
+// the gateway's own sentinel, naming the directory.
+func TestStoreLocked(t *testing.T) {
+	cfg := gwConfig(t, gateway.BrokerNone)
+	g, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	_, err = gateway.New(cfg)
+	if !errors.Is(err, gateway.ErrStoreLocked) || !strings.Contains(err.Error(), cfg.Data) {
+		t.Fatalf("second New on %s: got %v, want ErrStoreLocked naming the directory", cfg.Data, err)
+	}
 }

@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/gateway/internal/web"
+	"github.com/tether-iot/tether/internal/wire"
+	"github.com/tether-iot/tether/link"
 )
 
 // ErrQueueFull is returned (wrapped) by Send when the node's durable
@@ -121,4 +125,55 @@ func (g *Gateway) halfEmpty(d store.Depth) bool {
 	q := g.cfg.Queue
 	return (q.MaxMessages <= 0 || d.Messages <= q.MaxMessages/2) &&
 		(q.MaxBytes <= 0 || d.Bytes <= q.MaxBytes/2)
+}
+
+// Send queues payload for node id durably and returns; the node's
+// writer delivers it with qos, exactly once, when the node is up. If
+// the node's queue is full (Config.Queue) the message is not queued and
+// the error wraps ErrQueueFull; if all the queues together are full, it
+// wraps ErrStoreFull. Send is not bounded by Config.Queue.MaxNodes.
+func (g *Gateway) Send(ctx context.Context, id, payload string) error {
+	if err := g.checkSend(id, payload); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	_, _, err := g.st.Enqueue(id, payload, store.Origin{}, g.cfg.Queue.limit())
+	q := g.cfg.Queue
+	if errors.Is(err, store.ErrFull) {
+		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_messages %d, queue.max_bytes %d)", id, ErrQueueFull, q.MaxMessages, q.MaxBytes)
+	}
+	if errors.Is(err, store.ErrStoreFull) {
+		return fmt.Errorf("gateway: message for %q not queued: %w (queue.max_total_bytes %d)", id, ErrStoreFull, q.MaxTotalBytes)
+	}
+	if err != nil {
+		return err
+	}
+	g.node(id).kick()
+	return nil
+}
+
+// checkSend rejects a message that could never be written to the node.
+func (g *Gateway) checkSend(id, payload string) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.cfg.Nodes.Strict && !g.expect[id] {
+		return fmt.Errorf("gateway: node %q is not expected (strict mode): add it to nodes.expect / --expect", id)
+	}
+	maxLine := g.cfg.MaxLine
+	if maxLine == 0 {
+		maxLine = link.DefaultMaxLine
+	}
+	if _, err := wire.CheckPayload(payload, maxLine); err != nil {
+		return fmt.Errorf("gateway: message for %q: %w", id, err)
+	}
+	return nil
 }

@@ -69,6 +69,10 @@ type Bus interface {
 	// Status says whether the broker is connected, since when, and why
 	// not. It reads memory only.
 	Status() Status
+	// Reconnects reports whether the connection can be lost and made
+	// again (an external broker, which may have lost its retained
+	// messages meanwhile); the embedded broker's never is.
+	Reconnects() bool
 	// Close disconnects and waits for the bus's goroutines.
 	Close() error
 }

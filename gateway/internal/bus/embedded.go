@@ -125,6 +125,9 @@ func (e *Embedded) Subscribe(_ context.Context, filters ...string) error {
 // is) since it started.
 func (e *Embedded) Status() Status { return Status{Connected: true, Since: e.started} }
 
+// Reconnects is false: the embedded broker is in-process.
+func (e *Embedded) Reconnects() bool { return false }
+
 // Close stops the broker, closing its clients' connections, and waits
 // for the connections' goroutines.
 func (e *Embedded) Close() error {

@@ -96,3 +96,32 @@ func permanentAlert(code uint8) bool {
 	}
 	return false
 }
+
+// Hint says what to check, in the gateway's settings (mqtt.* in its
+// config file, --broker) or the broker's, when a connection to the
+// broker failed with err; a Permanent error gets a precise one.
+func Hint(err error) string {
+	var (
+		ce *tls.CertificateVerificationError
+		rh tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return "check mqtt.username and mqtt.password"
+	case errors.Is(err, packets.ErrorRefusedIDRejected):
+		return "the broker rejected the client ID: set mqtt.client_id"
+	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion):
+		return "the broker does not speak MQTT 3.1.1 or 3.1: enable them on the broker"
+	case errors.Is(err, ErrBadURL):
+		return "check mqtt.broker / --broker: mqtt://host:1883, mqtts://host:8883"
+	case errors.As(err, &ce):
+		return "the broker's certificate is not trusted: set mqtt.tls.ca"
+	case errors.As(err, &rh):
+		return "the broker's port does not answer in TLS: use mqtt:// or its TLS port"
+	case IsTLSRefusal(err):
+		return "the broker refused the TLS handshake: check mqtt.tls.cert and mqtt.tls.key (a client certificate that it trusts) and its TLS versions"
+	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
+		return "the broker is not ready to take clients"
+	}
+	return "is the broker running? check mqtt.broker / --broker, or leave it empty for the embedded broker"
+}

@@ -87,11 +87,7 @@ func (r *Remote) reconnect(b *backoff, quiet bool) bool {
 		switch {
 		case Permanent(err) && err.Error() != logged:
 			logged = err.Error()
-			hint := ""
-			if r.cfg.Hint != nil {
-				hint = r.cfg.Hint(err)
-			}
-			r.log.Error("MQTT broker refused the connection; retrying, but this needs fixing", "broker", r.cfg.URL, "err", err, "hint", hint)
+			r.log.Error("MQTT broker refused the connection; retrying, but this needs fixing", "broker", r.cfg.URL, "err", err, "hint", Hint(err))
 		case failures == 0 && !quiet:
 			r.log.Warn("MQTT broker: reconnection failed; retrying until it succeeds", "broker", r.cfg.URL, "err", err)
 		default:

@@ -67,10 +67,6 @@ type RemoteConfig struct {
 	// Publish waits for the connection, TryPublish returns
 	// ErrNotConnected and Subscribe keeps its filters for it.
 	RetryFirst bool
-	// Hint, if set, says what to check for a connection error that is
-	// Permanent; a background connection attempt that fails with one is
-	// logged (as an error) with it.
-	Hint func(error) string
 
 	Handler Handler
 	Logger  *slog.Logger
@@ -268,6 +264,10 @@ func (r *Remote) Status() Status {
 	}
 	return s
 }
+
+// Reconnects is true: the connection to an external broker can be lost,
+// and the Remote makes it again (calling RemoteConfig.OnReconnect).
+func (r *Remote) Reconnects() bool { return true }
 
 // do runs op once the connection is up, again if Paho says it went
 // down meanwhile, until ctx ends or Close.

@@ -222,8 +222,11 @@ func TestNodeRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.expect("00a")
+	// The read is the old process's: a ReadLine that the goroutine made
+	// only after Restart would be the new process's, and wait.
 	read := make(chan error, 1)
-	go func() { _, err := node.ReadLine(ctx); read <- err }()
+	old := node.proc()
+	go func() { _, err := old.readLine(ctx); read <- err }()
 	if err := node.Restart(); err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,11 @@ import (
 	"github.com/tether-iot/tether/link"
 )
 
-// Client is a node's end of the link. It embeds its *link.Link: ReadLine,
-// Write, Up, WaitUp, Connects, Stats and the others work across outages.
+// Client is a node's end of the link. Its ReadLine, Write, Up, WaitUp,
+// Connects, Stats and the others work across outages; the link itself
+// stays the Client's (no other socket can be attached to it).
 type Client struct {
-	*link.Link
+	l      *link.Link
 	cfg    Config
 	log    *slog.Logger
 	ctx    context.Context // cancelled by Close
@@ -63,17 +64,17 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		OnEvent:       cfg.OnEvent,
 		OnKeepalive:   c.keepalive,
 	}
-	if c.Link, err = link.New(lc); err != nil {
+	if c.l, err = link.New(lc); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	if cfg.Events != nil {
-		c.Link.Notify(cfg.Events)
+		c.l.Notify(cfg.Events)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	conn, err := c.start(ctx)
 	if err != nil {
 		c.cancel()
-		c.Link.Close()
+		c.l.Close()
 		return nil, err
 	}
 	c.wg.Add(1)
@@ -84,7 +85,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // Close closes the link and its socket and stops reconnecting; it waits
 // for the client's goroutines. Lines already received can still be read.
 func (c *Client) Close() error {
-	c.Link.Close() // first, so that the last Down event says "link closed"
+	c.l.Close() // first, so that the last Down event says "link closed"
 	c.cancel()
 	c.wg.Wait()
 	return nil
@@ -154,7 +155,7 @@ func (c *Client) run(conn net.Conn) {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-c.Link.Done():
+		case <-c.l.Done():
 			return
 		default: // an outage
 		}
@@ -184,13 +185,13 @@ func (c *Client) serve(conn net.Conn) (time.Duration, error) {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		if c.Link.WaitUp(ctx) == nil {
-			if st := c.Link.Stats(); st.Up {
+		if c.l.WaitUp(ctx) == nil {
+			if st := c.l.Stats(); st.Up {
 				upAt = st.Since
 			}
 		}
 	}()
-	err := c.Link.Attach(c.ctx, conn)
+	err := c.l.Attach(c.ctx, conn)
 	cancel()
 	<-watched
 	if upAt.IsZero() {

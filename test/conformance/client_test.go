@@ -75,7 +75,7 @@ func TestClientLegacyServerQoS(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var cliErr, srvErr error
-	wg.Go(func() { cliErr = writeAll(ctx, "c", 0, n, linkWrite(r.cl.Link)) })
+	wg.Go(func() { cliErr = writeAll(ctx, "c", 0, n, linkWrite(r.cl)) })
 	wg.Go(func() { srvErr = writeAll(ctx, "s", 0, n, serverConnWrite(r.lc, true, true)) })
 	runWithFaults(ctx, t, r.faults(), r.events, r.cl.Connects, r.up, "c", r.down, "s", n)
 	wg.Wait()
@@ -115,7 +115,7 @@ func TestClientLegacyServerNoWait(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var cliErr, srvErr error
-	wg.Go(func() { cliErr = writeSpread(ctx, "c", 0, n, ourWriters, linkWrite(r.cl.Link, link.Wait(false))) })
+	wg.Go(func() { cliErr = writeSpread(ctx, "c", 0, n, ourWriters, linkWrite(r.cl, link.Wait(false))) })
 	wg.Go(func() {
 		srvErr = writeNoWait(ctx, "s", n, legacyWriters, serverConnWrite(r.lc, true, true), serverConnWrite(r.lc, true, false))
 	})
@@ -130,7 +130,7 @@ func TestClientLegacyServerNoWait(t *testing.T) {
 	const m = 20
 	r.up.expect("cq", true)
 	r.down.expect("sq", true)
-	if err := writeAll(ctx, "cq", 0, m, linkWrite(r.cl.Link, link.QoS(false))); err != nil {
+	if err := writeAll(ctx, "cq", 0, m, linkWrite(r.cl, link.QoS(false))); err != nil {
 		t.Fatal(err)
 	}
 	if err := writeAll(ctx, "sq", 0, m, serverConnWrite(r.lc, false, false)); err != nil {
@@ -188,7 +188,7 @@ func TestClientLegacyServerRestart(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var cliErr, srvErr error
-		wg.Go(func() { cliErr = writeAll(ctx, cs, 0, n, linkWrite(r.cl.Link)) })
+		wg.Go(func() { cliErr = writeAll(ctx, cs, 0, n, linkWrite(r.cl)) })
 		wg.Go(func() { srvErr = writeAll(ctx, ss, 0, n, serverConnWrite(r.lc, true, true)) })
 		wg.Wait()
 		if cliErr != nil || srvErr != nil {

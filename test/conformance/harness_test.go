@@ -19,6 +19,14 @@ import (
 	"github.com/tether-iot/tether/server"
 )
 
+// end is our end of a link: a server's *link.Link or a *client.Client.
+type end interface {
+	Write(ctx context.Context, line string, opts ...link.WriteOption) error
+	ReadLine(ctx context.Context) (string, error)
+	Buffered() int
+	Stats() link.Stats
+}
+
 // T is the link timeout of every test, on both sides. The legacy models
 // scale their fixed delays with it (the node's ID delay is T/40, the
 // legacy server's write pause T/10); our server keeps its own 200 ms

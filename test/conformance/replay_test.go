@@ -115,7 +115,7 @@ func collectAcks(ctx context.Context, t *testing.T, p *rawPeer, c int, want []in
 }
 
 // drain returns every line already received by l.
-func drain(ctx context.Context, t *testing.T, l *link.Link) []string {
+func drain(ctx context.Context, t *testing.T, l end) []string {
 	t.Helper()
 	var got []string
 	for l.Buffered() > 0 {
@@ -264,7 +264,7 @@ func TestReplayClient(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := drain(ctx, t, cl.Link)
+			got := drain(ctx, t, cl)
 			checkDelivered(t, got, rec.payloads)
 			st := cl.Stats()
 			if st.Malformed+st.TooLong+st.NotUTF8+st.PeerRestarts+st.Refused != 0 {

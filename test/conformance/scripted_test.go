@@ -98,7 +98,7 @@ func TestClientRepeatOfZero(t *testing.T) {
 	p.send("\n00first\n01second\n")
 	p.expectAck(ctx, 0)
 	p.expectAck(ctx, 1)
-	if got := drain(ctx, t, cl.Link); !slices.Equal(got, []string{"first", "second"}) {
+	if got := drain(ctx, t, cl); !slices.Equal(got, []string{"first", "second"}) {
 		t.Errorf("read %q, want first and second once each", got)
 	}
 	if st := cl.Stats(); st.Duplicates != 1 || st.PeerRestarts != 0 {
@@ -132,7 +132,7 @@ func TestClientPartialLine(t *testing.T) {
 	p = accept()
 	p.send("\n01two\n")
 	p.expectAck(ctx, 1)
-	if got := drain(ctx, t, cl.Link); !slices.Equal(got, []string{"one", "two"}) {
+	if got := drain(ctx, t, cl); !slices.Equal(got, []string{"one", "two"}) {
 		t.Errorf("read %q, want one and two", got)
 	}
 	if st := cl.Stats(); st.Malformed != 0 {
@@ -152,7 +152,7 @@ func sendBadLines(p *rawPeer) {
 	p.send("00ok\n")
 }
 
-func checkBadLines(ctx context.Context, t *testing.T, p *rawPeer, l *link.Link) {
+func checkBadLines(ctx context.Context, t *testing.T, p *rawPeer, l end) {
 	t.Helper()
 	p.expectAck(ctx, 0)
 	if line, err := l.ReadLine(ctx); err != nil || line != "ok" {
@@ -192,7 +192,7 @@ func TestBadLines(t *testing.T) {
 		p := accept()
 		p.send("\n")
 		sendBadLines(p)
-		checkBadLines(ctx, t, p, cl.Link)
+		checkBadLines(ctx, t, p, cl)
 	})
 }
 
@@ -228,24 +228,40 @@ func TestServerSilentHandshake(t *testing.T) {
 	}
 }
 
-// ackDropper is a proxy Filter that drops, once armed with an id, the
-// chunks in direction dir that carry the ACK of that id.
+// ackDropper is a proxy Filter that drops the chunks in direction dir
+// that carry the ACK of the message whose payload is payload, as it saw
+// that message go the other way.
 type ackDropper struct {
 	dir     faultnet.Dir
-	id      atomic.Int32 // -1: disarmed
+	payload string
+	id      atomic.Int32 // -1: the message not seen yet
+	mu      sync.Mutex
+	rest    string // the other direction's partial line
 	once    sync.Once
 	dropped chan struct{}
 }
 
-func newAckDropper(dir faultnet.Dir) *ackDropper {
-	d := &ackDropper{dir: dir, dropped: make(chan struct{})}
+func newAckDropper(dir faultnet.Dir, payload string) *ackDropper {
+	d := &ackDropper{dir: dir, payload: payload, dropped: make(chan struct{})}
 	d.id.Store(-1)
 	return d
 }
 
 func (d *ackDropper) filter(dir faultnet.Dir, _ int, data []byte) faultnet.Action {
+	if dir != d.dir {
+		d.mu.Lock()
+		lines := strings.Split(d.rest+string(data), "\n")
+		d.rest = lines[len(lines)-1]
+		d.mu.Unlock()
+		for _, l := range lines[:len(lines)-1] {
+			if p, err := legacy.ParseLine(l); err == nil && p.Kind == legacy.Message && p.Payload == d.payload {
+				d.id.Store(int32(p.ID))
+			}
+		}
+		return faultnet.Forward
+	}
 	id := d.id.Load()
-	if dir != d.dir || id < 0 {
+	if id < 0 {
 		return faultnet.Forward
 	}
 	for _, l := range strings.Split(string(data), "\n") {
@@ -277,7 +293,7 @@ func TestQoSFalseLostAck(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
 		srv := startServer(t, server.Config{})
-		drop := newAckDropper(faultnet.C2S)
+		drop := newAckDropper(faultnet.C2S, "lossy")
 		rec := record(t, srv.addr, drop.filter)
 		node := legacyNode(t, "lossy-ack", rec.Addr())
 		sl, err := srv.Node(ctx, "lossy-ack")
@@ -290,28 +306,27 @@ func TestQoSFalseLostAck(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
 		lsrv := legacyServer(t)
-		drop := newAckDropper(faultnet.S2C)
+		drop := newAckDropper(faultnet.S2C, "lossy")
 		rec := record(t, lsrv.Addr(), drop.filter)
 		cl := ourClient(ctx, t, client.Config{ID: "lossy-ack", Server: rec.Addr()}, newEvents())
 		lc, err := lsrv.Conn(ctx, "lossy-ack")
 		if err != nil {
 			t.Fatal(err)
 		}
-		lostAck(ctx, t, drop, cl.Link, lc.ReadLine)
+		lostAck(ctx, t, drop, cl, lc.ReadLine)
 	})
 }
 
 // lostAck writes a qos message, a qos=false one whose ACK drop drops, and
 // a qos+wait one that must complete within a few T.
-func lostAck(ctx context.Context, t *testing.T, drop *ackDropper, l *link.Link, read func(context.Context) (string, error)) {
+func lostAck(ctx context.Context, t *testing.T, drop *ackDropper, l end, read func(context.Context) (string, error)) {
 	t.Helper()
 	for i, line := range []string{"first", "lossy", "after"} {
 		var err error
 		switch i {
 		case 0:
 			err = l.Write(ctx, line)
-		case 1:
-			drop.id.Store(int32(l.Snapshot().Next))
+		case 1: // drop, armed with "lossy", drops its ACK
 			err = l.Write(ctx, line, link.QoS(false))
 		case 2:
 			drop.wait(ctx, t)
@@ -355,7 +370,7 @@ func TestFullQueueLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		slowBurst(ctx, t, n, cl.Link, serverConnWrite(lc, true, true), serverConnWrite(lc, true, false))
+		slowBurst(ctx, t, n, cl, serverConnWrite(lc, true, true), serverConnWrite(lc, true, false))
 	})
 }
 
@@ -389,7 +404,7 @@ func TestFullQueueQoSFalse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stalledApp(ctx, t, 2*queue, cl.Link, serverConnWrite(lc, false, true), serverConnWrite(lc, true, true))
+		stalledApp(ctx, t, 2*queue, cl, serverConnWrite(lc, false, true), serverConnWrite(lc, true, true))
 	})
 }
 
@@ -397,7 +412,7 @@ func TestFullQueueQoSFalse(t *testing.T) {
 // application reads nothing for 2T, then a qos+wait one; then the
 // application reads: every message once, in order, and the qos+wait write
 // completes only then.
-func stalledApp(ctx context.Context, t *testing.T, n int, l *link.Link, noQoS, qosWait func(context.Context, string) error) {
+func stalledApp(ctx context.Context, t *testing.T, n int, l end, noQoS, qosWait func(context.Context, string) error) {
 	t.Helper()
 	var want []string
 	for i := range n {
@@ -440,7 +455,7 @@ func stalledApp(ctx context.Context, t *testing.T, n int, l *link.Link, noQoS, q
 
 // slowBurst has the legacy peer write n messages without wait to l, whose
 // application reads one line every T/2, and checks each is read once.
-func slowBurst(ctx context.Context, t *testing.T, n int, l *link.Link, first, spread func(context.Context, string) error) {
+func slowBurst(ctx context.Context, t *testing.T, n int, l end, first, spread func(context.Context, string) error) {
 	t.Helper()
 	led := newLedger("our side")
 	led.expect("b", false)

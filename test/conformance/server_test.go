@@ -44,7 +44,7 @@ func nodeWrite(n *legacy.Node, qos, wait bool) func(context.Context, string) err
 	return func(ctx context.Context, s string) error { return n.Write(ctx, s, qos, wait) }
 }
 
-func linkWrite(l *link.Link, opts ...link.WriteOption) func(context.Context, string) error {
+func linkWrite(l end, opts ...link.WriteOption) func(context.Context, string) error {
 	return func(ctx context.Context, s string) error { return l.Write(ctx, s, opts...) }
 }
 

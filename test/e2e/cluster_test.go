@@ -167,9 +167,11 @@ func (c *cluster) close() {
 func (c *cluster) startReaders() {
 	for _, n := range c.nodes {
 		ends := []struct {
-			l   *link.Link
+			l interface {
+				ReadLine(context.Context) (string, error)
+			}
 			dir byte
-		}{{n.sl, up}, {n.cl.Link, down}}
+		}{{n.sl, up}, {n.cl, down}}
 		for _, e := range ends {
 			c.readers.Go(func() {
 				for {
@@ -193,9 +195,11 @@ func (c *cluster) startReaders() {
 func (c *cluster) startWriters(ctx context.Context, stop <-chan struct{}, writers int, opts ...link.WriteOption) {
 	for _, n := range c.nodes {
 		ends := []struct {
-			l   *link.Link
+			l interface {
+				Write(context.Context, string, ...link.WriteOption) error
+			}
 			dir byte
-		}{{n.cl.Link, up}, {n.sl, down}}
+		}{{n.cl, up}, {n.sl, down}}
 		for _, e := range ends {
 			for w := range writers {
 				k := streamKey{n.idx, e.dir, w}
@@ -238,7 +242,7 @@ func (c *cluster) finish(ctx context.Context, stop chan struct{}) {
 		if s.restarts > 0 {
 			t.Errorf("%s: %d PeerRestart events, but no peer restarted", n.id, s.restarts)
 		}
-		for _, l := range []*link.Link{n.sl, n.cl.Link} {
+		for _, l := range []interface{ Stats() link.Stats }{n.sl, n.cl} {
 			st := l.Stats()
 			if st.TooLong+st.Malformed+st.NotUTF8 > 0 {
 				t.Errorf("%s: a link end received bad lines: %d too long, %d malformed, %d not UTF-8",
@@ -252,7 +256,7 @@ func (c *cluster) finish(ctx context.Context, stop chan struct{}) {
 // duplicates received (and dropped), both ends together.
 func (c *cluster) linkTotals() (repeats, dups uint64) {
 	for _, n := range c.nodes {
-		for _, l := range []*link.Link{n.sl, n.cl.Link} {
+		for _, l := range []interface{ Stats() link.Stats }{n.sl, n.cl} {
 			st := l.Stats()
 			repeats += st.Repeats
 			dups += st.Duplicates

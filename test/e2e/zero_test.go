@@ -122,7 +122,7 @@ func TestFirstMessageAckLost(t *testing.T) {
 	c.finish(ctx, stop)
 
 	for _, n := range c.nodes {
-		for _, l := range []*link.Link{n.sl, n.cl.Link} {
+		for _, l := range []interface{ Stats() link.Stats }{n.sl, n.cl} {
 			if st := l.Stats(); st.Duplicates == 0 {
 				t.Errorf("%s: an end received no repeat, though the ACK of its peer's 00 was lost", n.id)
 			}

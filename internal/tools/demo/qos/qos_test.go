@@ -17,7 +17,6 @@ import (
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/internal/tools/demo"
 	"github.com/tether-iot/tether/internal/tools/demo/qos"
-	"github.com/tether-iot/tether/link"
 )
 
 const T = demotest.T // the link timeout
@@ -137,10 +136,16 @@ func atoi(s string) int {
 
 // scripted is one side of the qos demo, run for real, facing a peer
 // that the test plays by hand on the other end of the link.
+// end is one end of the link: a server's *link.Link or a *client.Client.
+type end interface {
+	qos.Conn
+	Drain(ctx context.Context) error
+}
+
 type scripted struct {
 	side     *qos.Side
-	own      *link.Link // the side's end of the link
-	peer     *link.Link
+	own      end // the side's end of the link
+	peer     end
 	peerName string                        // the peer, as the side names it
 	msg      func(n, dup, miss int) string // a numbered message from the peer
 }
@@ -154,11 +159,11 @@ func startScripted(ctx context.Context, t *testing.T, sim *demo.Sim, out *demo.P
 		t.Fatal(err)
 	}
 	cfg := qos.Config{Node: node, Interval: 20 * time.Millisecond, Report: time.Hour, Out: out}
-	s := &scripted{own: l, peer: sim.Nodes[qos.ID].Link, peerName: "node qos"}
+	s := &scripted{own: l, peer: sim.Nodes[qos.ID], peerName: "node qos"}
 	s.msg = func(n, dup, miss int) string { return fmt.Sprintf("[%d,1,100,%d,%d]", n, dup, miss) }
 	var conn qos.Conn = l
 	if node {
-		conn, s.own, s.peer, s.peerName = sim.Nodes[qos.ID], sim.Nodes[qos.ID].Link, l, "server"
+		conn, s.own, s.peer, s.peerName = sim.Nodes[qos.ID], sim.Nodes[qos.ID], l, "server"
 		s.msg = func(n, dup, miss int) string { return fmt.Sprintf("[%d,%d,%d,%d]", n, n, dup, miss) }
 	}
 	s.side = qos.Start(ctx, conn, cfg)

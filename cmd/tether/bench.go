@@ -15,14 +15,6 @@ import (
 	"github.com/tether-iot/tether/internal/tools/bench"
 )
 
-func init() {
-	register(&command{
-		name:    "bench",
-		summary: "latency, throughput and scale figures against raw TCP and MQTT",
-		run:     runBench,
-	})
-}
-
 // farmEnv marks a child started as a node farm, for test binaries that
 // re-execute themselves (see bench_test.go).
 const farmEnv = "TETHER_BENCH_NODE_FARM"

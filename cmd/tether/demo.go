@@ -15,14 +15,6 @@ import (
 	"github.com/tether-iot/tether/internal/tools/demo/remote"
 )
 
-func init() {
-	register(&command{
-		name:    "demo",
-		summary: "the four demos of micropython-iot: main, remote, qos, qos-fast",
-		run:     runDemo,
-	})
-}
-
 const demoUsage = `Usage: tether demo DEMO [flags]
 
 Runs one of the demos of the original micropython-iot project, with

@@ -17,13 +17,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 )
 
-// command is one subcommand. Each lives in its own file and registers
-// itself in init, so that subcommands can be added without touching this
-// file.
+// command is one subcommand; each runs from its own file.
 type command struct {
 	name    string
 	summary string // one line for "tether help"
@@ -39,13 +36,23 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
-var commands = map[string]*command{}
+// commands are the subcommands, in the order "tether help" lists them.
+var commands = []command{
+	{"serve", "a server: stdin/stdout, MQTT gateway, status page", runServe},
+	{"node", "a node from the shell: stdin lines are sent, received lines printed", runNode},
+	{"demo", "the four demos of micropython-iot: main, remote, qos, qos-fast", runDemo},
+	{"soak", "simulated nodes through injected outages; reports loss and duplicates", runSoak},
+	{"bench", "latency, throughput and scale figures against raw TCP and MQTT", runBench},
+}
 
-func register(c *command) {
-	if commands[c.name] != nil {
-		panic("tether: command registered twice: " + c.name)
+// lookup returns the command called name, or nil.
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
 	}
-	commands[c.name] = c
+	return nil
 }
 
 // errUsage means the usage has been printed already; exit status 2.
@@ -73,13 +80,15 @@ func run(ctx context.Context, e *env, args []string) error {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && commands[args[1]] != nil {
-			return commands[args[1]].run(ctx, e, []string{"-h"})
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				return c.run(ctx, e, []string{"-h"})
+			}
 		}
 		usage(e.stdout)
 		return nil
 	}
-	c := commands[name]
+	c := lookup(name)
 	if c == nil {
 		fmt.Fprintf(e.stderr, "tether: unknown command %q\n\n", name)
 		usage(e.stderr)
@@ -96,13 +105,8 @@ Usage: tether <command> [flags]
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun \"tether help <command>\" for its flags.\n")
 }

@@ -17,14 +17,6 @@ import (
 	"github.com/tether-iot/tether/link"
 )
 
-func init() {
-	register(&command{
-		name:    "node",
-		summary: "a node from the shell: stdin lines are sent, received lines printed",
-		run:     runNode,
-	})
-}
-
 const nodeUsage = `Usage: tether node --id ID --server HOST:PORT [flags]
 
 A node from the shell, to script the link from any language. Each line

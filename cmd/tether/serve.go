@@ -18,14 +18,6 @@ import (
 	"github.com/tether-iot/tether/link"
 )
 
-func init() {
-	register(&command{
-		name:    "serve",
-		summary: "a server: stdin/stdout, MQTT gateway, status page",
-		run:     runServe,
-	})
-}
-
 const serveUsage = `Usage: tether serve [flags]
 
 Serves nodes on TCP. Every message from a node is printed on stdout as

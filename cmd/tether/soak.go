@@ -11,14 +11,6 @@ import (
 	"github.com/tether-iot/tether/server"
 )
 
-func init() {
-	register(&command{
-		name:    "soak",
-		summary: "simulated nodes through injected outages; reports loss and duplicates",
-		run:     runSoak,
-	})
-}
-
 const soakUsage = `Usage: tether soak [flags]
 
 Runs --nodes simulated nodes against a server, each through its own fault

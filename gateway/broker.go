@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/tether-iot/tether/gateway/internal/bus"
 	"github.com/tether-iot/tether/gateway/internal/store"
@@ -22,7 +23,10 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 	payload := string(m.Payload)
 	if err := g.checkSend(id, payload); err != nil {
 		g.drop(g.lookupNode(id), dropInvalid)
-		g.log.Warn("MQTT message for a node dropped", "topic", m.Topic, "err", err)
+		// Rarely: a flood of bad messages must not flood the log.
+		if n := g.stats.dropped[dropInvalid].Load(); n <= 8 || n&(n-1) == 0 {
+			g.log.Warn("MQTT message for a node dropped", "topic", strconv.QuoteToASCII(m.Topic), "err", err, "count", n)
+		}
 		return nil
 	}
 	if g.stranger(id) {

@@ -1,17 +1,18 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tether-iot/tether/gateway/internal/metrics"
 	"github.com/tether-iot/tether/gateway/internal/store"
+	"github.com/tether-iot/tether/internal/wire"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -367,12 +368,12 @@ func (c Config) validate() error {
 	return nil
 }
 
+// checkID applies the node ID rules of the wire protocol
+// (wire.CheckNodeID): the same for IDs from the config, stdin, MQTT
+// topics and the handshake.
 func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty node ID")
-	case strings.ContainsAny(id, "\n\r\x00"):
-		return fmt.Errorf("node ID %q has a control character", id)
+	if err := wire.CheckNodeID(id, 0); err != nil {
+		return fmt.Errorf("node ID %s: %w", strconv.QuoteToASCII(id), err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -56,7 +57,8 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 	id, pre, err := readID(conn, s.cfg.MaxIDLen)
 	if err != nil {
 		if errors.Is(err, wire.ErrBadNodeID) {
-			s.count(&s.stats.BadID, "bad node ID: connection closed", "err", err, "id", truncated(id), "remote", remote)
+			// Escaped: a refused ID may hold invisible characters.
+			s.count(&s.stats.BadID, "bad node ID: connection closed", "err", err, "id", strconv.QuoteToASCII(truncated(id)), "remote", remote)
 		} else {
 			s.rejectHandshake(err, remote)
 		}

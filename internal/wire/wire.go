@@ -143,8 +143,17 @@ func CheckPayload(p string, maxLine int) (string, error) {
 const MaxNodeID = 64
 
 // CheckNodeID reports whether id is acceptable as a node ID: not empty, at
-// most max bytes (MaxNodeID if max <= 0), valid UTF-8 and free of control
-// characters (which would garble logs and topics).
+// most max bytes (MaxNodeID if max <= 0), valid UTF-8, and made of
+// visible characters only, so that no two IDs that differ look alike on a
+// page, in a log or in a topic (spec.md, "Node IDs"): letters, marks
+// (not first), digits, punctuation, symbols, and the ASCII space inside
+// (not first or last). Refused: control characters (Cc), format
+// characters (Cf: bidi overrides and isolates, zero-width spaces and
+// joiners, the soft hyphen, tags), private-use, unassigned and
+// noncharacter code points, every space other than U+0020 (no-break,
+// thin, ideographic...) and line or paragraph separators, variation
+// selectors and other default-ignorable characters (U+034F, the Hangul
+// fillers), and U+FFFD, the mark of a decoding error.
 func CheckNodeID(id string, max int) error {
 	if max <= 0 {
 		max = MaxNodeID
@@ -156,11 +165,38 @@ func CheckNodeID(id string, max int) error {
 		return fmt.Errorf("%w: %d bytes, longer than %d", ErrBadNodeID, len(id), max)
 	case !utf8.ValidString(id):
 		return fmt.Errorf("%w: not UTF-8", ErrBadNodeID)
+	case id[0] == ' ' || id[len(id)-1] == ' ':
+		return fmt.Errorf("%w: leading or trailing space", ErrBadNodeID)
 	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: control character %U", ErrBadNodeID, r)
+	for i, r := range id {
+		if why := badIDRune(r, i == 0); why != "" {
+			return fmt.Errorf("%w: %s %U at byte %d", ErrBadNodeID, why, r, i)
 		}
 	}
 	return nil
+}
+
+// badIDRune says why r may not be in a node ID, or "".
+func badIDRune(r rune, first bool) string {
+	switch {
+	case r == ' ':
+		return ""
+	case r < 0x80 && r > ' ' && r < 0x7f:
+		return "" // printable ASCII: the common case
+	case unicode.IsControl(r):
+		return "control character"
+	case unicode.Is(unicode.Cf, r):
+		return "invisible format character"
+	case unicode.Is(unicode.White_Space, r), unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp):
+		return "space other than U+0020"
+	case unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point):
+		return "invisible character"
+	case unicode.In(r, unicode.Co, unicode.Noncharacter_Code_Point), r == utf8.RuneError:
+		return "private-use or noncharacter code point"
+	case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
+		return "unassigned code point"
+	case first && unicode.Is(unicode.M, r):
+		return "combining mark first"
+	}
+	return ""
 }

@@ -101,8 +101,30 @@ func TestCheckPayload(t *testing.T) {
 }
 
 func TestCheckNodeID(t *testing.T) {
-	good := []string{"1", "qos", "tx", "node one", "ñandú", strings.Repeat("x", MaxNodeID)}
-	bad := []string{"", "a\x00", "a\rb", "a\tb", "\x1b[31m", "\xff", strings.Repeat("x", MaxNodeID+1)}
+	good := []string{"1", "qos", "tx", "node one", "ñandú", "Ωmega-7", "温度", "a.b_c-d:e@f", "x/y+z#", "é" /* e + U+0301 */, strings.Repeat("x", MaxNodeID)}
+	bad := []string{"", "a\x00", "a\rb", "a\tb", "\x1b[31m", "\xff", strings.Repeat("x", MaxNodeID+1),
+		// Look-alikes (issue 10.8): invisible or odd characters that
+		// make one ID look like another on the page, in logs and topics.
+		"good\u200b1",       // zero-width space (Cf)
+		"\u200dgood1",       // zero-width joiner
+		"good\ufeff1",       // BOM / zero-width no-break space
+		"\u202egood1",       // right-to-left override (bidi)
+		"good\u2066x\u2069", // isolates
+		"good\u00a01",       // no-break space
+		"good\u20091",       // thin space
+		"good\u30001",       // ideographic space
+		"good\u2028",        // line separator
+		" good1", "good1 ",  // surrounding spaces
+		"good\u00ad1",    // soft hyphen (Cf)
+		"good\ufe0f1",    // variation selector
+		"good\u034f1",    // combining grapheme joiner (default ignorable)
+		"\u3164",         // Hangul filler: a blank letter
+		"\u0301e",        // a combining mark first
+		"good\ue0001",    // private use
+		"good\ufffd1",    // replacement character
+		"good\uffff",     // noncharacter
+		"good\U000e0041", // tag character
+	}
 	for _, id := range good {
 		if err := CheckNodeID(id, 0); err != nil {
 			t.Errorf("CheckNodeID(%q) = %v, want nil", id, err)

@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 // command is one subcommand; each runs from its own file.
@@ -59,9 +57,8 @@ func lookup(name string) *command {
 var errUsage = errors.New("usage")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := signalContext(os.Stderr) // see signals.go
 	err := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
-	stop()
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):

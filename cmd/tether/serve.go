@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,7 +25,9 @@ Serves nodes on TCP. Every message from a node is printed on stdout as
 ID<TAB>payload; every stdin line ID<TAB>payload is written to that node
 with qos (queued durably while the node is down, delivered exactly once).
 Node events (up/down, reason, reconnects) are logged on stderr. It runs
-until SIGINT/SIGTERM (the end of stdin does not stop it).
+until SIGINT, SIGTERM or SIGHUP (the end of stdin does not stop it), then
+waits up to --grace for the nodes to acknowledge what they were sent; a
+second SIGINT or SIGTERM ends it at once.
 
 By default it is also an MQTT gateway with an embedded broker on
 127.0.0.1:1883 (see docs/GATEWAY.md): node <id>'s messages are published
@@ -88,7 +91,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.Int64Var(&f.queueTotalBytes, "queue-max-total-bytes", gateway.DefaultQueueTotalBytes, "most payload `bytes` queued for all nodes together (queue.max_total_bytes); -1: no bound")
 	fs.IntVar(&f.queueNodes, "queue-max-nodes", gateway.DefaultQueueNodes, "most node `IDs` never seen connected that messages from MQTT are kept for (queue.max_nodes); -1: no bound")
 	fs.IntVar(&f.queueUp, "queue-max-up-messages", gateway.DefaultUpMessages, "most `messages` from one node spooled while the broker cannot take them (queue.max_up_messages); -1: no bound")
-	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT, how long to wait for queued messages to be acknowledged")
+	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long to wait for the messages sent to the nodes to be acknowledged")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -199,12 +202,22 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return serveError(cfg, err)
 	}
 
-	// stdin: one reader; each line goes to its node's durable queue.
+	// stdin: one reader; each line goes to its node's durable queue. A
+	// terminal or a pipe whose writer stays open blocks a read of fd 0
+	// that closing os.Stdin does not end: read it through a pollReader,
+	// whose Close does.
+	stdin := e.stdin
+	if f, ok := stdin.(*os.File); ok {
+		if pr, err := interruptible(f); err == nil {
+			defer pr.release() // after the reader has ended, below
+			stdin = pr
+		}
+	}
 	inDone := make(chan struct{})
 	inCtx, stopIn := context.WithCancel(ctx)
 	go func() {
 		defer close(inDone)
-		readStdin(inCtx, e.stdin, g, log)
+		readStdin(inCtx, stdin, g, log)
 	}()
 
 	<-ctx.Done()
@@ -213,9 +226,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	err = g.Shutdown(sctx)
 	cancel()
 	stopIn()
-	// Closing stdin ends a blocked read (a pipe, a terminal); the
-	// process exits next anyway.
-	if c, ok := e.stdin.(io.Closer); ok {
+	// Closing stdin ends a blocked read (see above).
+	if c, ok := stdin.(io.Closer); ok {
 		c.Close()
 	}
 	<-inDone

@@ -23,7 +23,16 @@ import (
 )
 
 // TestMain checks for leaked goroutines; it is the package's only one.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// With TETHER_TEST_RUN_MAIN set, the test binary is the tether command
+// (see signal_test.go).
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) != "" {
+		os.Args = append([]string{"tether"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 const serveT = 300 * time.Millisecond
 

@@ -20,7 +20,15 @@ type nodeState struct {
 	wake  chan struct{} // buffer 1: the durable queue has a new message
 	fast  chan string   // qos-off messages, dropped when full
 	state sync.Mutex    // serializes the retained state publishes
-	ready chan struct{} // closed once subscribed and announced
+	// published is the state last published ("up", "down"; "" none
+	// yet), under state: a state is published only when it changes.
+	published string
+	// introduced is set (under state) by introduce's publishState:
+	// before it, the events' publishes wait for it.
+	introduced bool
+	// connecting is set once the node has begun a handshake (configure):
+	// its link may not be registered yet, and is not up.
+	connecting atomic.Bool
 
 	dropped  atomic.Uint64 // messages for the node dropped, for any reason
 	full     episode       // its durable queue is full: new messages dropped
@@ -43,18 +51,25 @@ func (n *nodeState) kick() {
 
 // node returns the state of node id, starting its goroutines on first
 // use. It returns a detached state (which nothing reads) once closed.
-func (g *Gateway) node(id string) *nodeState {
+func (g *Gateway) node(id string) *nodeState { return g.nodeConnecting(id, false) }
+
+// nodeConnecting is node; connecting marks the node as connecting
+// before its goroutines start (see nodeState.connecting).
+func (g *Gateway) nodeConnecting(id string, connecting bool) *nodeState {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if n := g.nodes[id]; n != nil {
+		if connecting {
+			n.connecting.Store(true)
+		}
 		return n
 	}
 	n := &nodeState{
-		id:    id,
-		wake:  make(chan struct{}, 1),
-		fast:  make(chan string, fastQueue),
-		ready: make(chan struct{}),
+		id:   id,
+		wake: make(chan struct{}, 1),
+		fast: make(chan string, fastQueue),
 	}
+	n.connecting.Store(connecting)
 	if g.closed {
 		return n
 	}
@@ -80,7 +95,6 @@ func (g *Gateway) runNode(n *nodeState) {
 		return
 	}
 	g.introduce(n)
-	close(n.ready)
 	var l *link.Link
 	for {
 		it, ok, err := g.st.Head(n.id)
@@ -207,27 +221,49 @@ func (g *Gateway) introduce(n *nodeState) {
 			g.log.Warn("MQTT: Home Assistant discovery not published", "node", n.id, "err", err)
 		}
 	}
-	g.publishState(n)
+	g.publishState(n, true, false)
 }
 
-// publishState publishes the node's current state, retained. The
-// per-node lock and reading the state under it keep the last publish
-// right whatever the order of concurrent calls.
-func (g *Gateway) publishState(n *nodeState) {
+// publishState publishes the node's current state, retained, if it is
+// not the one last published (Home Assistant's history records every
+// publish: a repeated "up" is noise, a "down" before the first "up" a
+// disconnect that never was). The per-node lock and reading the state
+// under it keep the last publish right whatever the order of concurrent
+// calls. A node that is connecting and was never published is not
+// published "down": its Up event publishes "up". first is introduce's
+// call (the events' calls wait for it); force publishes even an
+// unchanged state, for a broker that may have lost it.
+func (g *Gateway) publishState(n *nodeState, first, force bool) {
 	if g.bus == nil {
 		return
 	}
 	n.state.Lock()
 	defer n.state.Unlock()
+	if first {
+		n.introduced = true
+	} else if !n.introduced {
+		return // introduce publishes the state it then reads
+	}
 	state := "down"
-	if l, err := g.srv.Lookup(n.id); err == nil && l.Up() {
+	l, err := g.srv.Lookup(n.id)
+	if err == nil && l.Up() {
 		state = "up"
 	}
+	if state == "down" && n.published == "" && n.connecting.Load() {
+		return // connecting: its Up event publishes "up"
+	}
+	if state == n.published && !force {
+		return
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), g.srv.Timeout())
 	defer cancel()
 	if err := g.publish(ctx, pubState, g.topics.State(n.id), []byte(state), true); err != nil {
 		g.log.Warn("MQTT: node state not published", "node", n.id, "state", state, "err", err)
+		n.published = "" // unknown: the next call publishes
+		return
 	}
+	n.published = state
 }
 
 // configure resumes a node's link from the store and routes its
@@ -241,8 +277,8 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 		return fmt.Errorf("gateway: state of node %q: %w", id, err)
 	}
 	c.Resume = snap
+	n := g.nodeConnecting(id, true) // before seen, which makes it too
 	g.seen(id)
-	n := g.node(id)
 	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, n, m) }
 	return nil
 }
@@ -250,12 +286,7 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 // onEvent publishes node state changes.
 func (g *Gateway) onEvent(ev link.Event) {
 	if ev.Kind == link.Up || ev.Kind == link.Down {
-		n := g.node(ev.ID)
-		select {
-		case <-n.ready: // introduce publishes the state itself
-			g.publishState(n)
-		default:
-		}
+		g.publishState(g.node(ev.ID), false, false)
 	}
 	if g.cfg.OnEvent != nil {
 		g.cfg.OnEvent(ev)

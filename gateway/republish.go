@@ -42,7 +42,7 @@ func (g *Gateway) republisher() {
 				}
 				cancel()
 			}
-			g.publishState(n)
+			g.publishState(n, false, true)
 		}
 		g.log.Info("MQTT: node states published again after the reconnection", "nodes", len(nodes))
 	}

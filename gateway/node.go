@@ -210,6 +210,9 @@ func (g *Gateway) introduce(n *nodeState) {
 		}
 	}
 	if !g.bus.Status().Connected {
+		n.state.Lock()
+		n.introduced = true // the events and the republisher publish
+		n.state.Unlock()
 		// The broker's next connection has the republisher publish the
 		// state and discovery of every node known by then, this one
 		// included: no need to wait for it here (and log a failure per

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -27,6 +28,31 @@ type EmbeddedConfig struct {
 	// Logger receives the broker's log lines (at Warn and above: mochi
 	// is chatty); nil means slog.Default().
 	Logger *slog.Logger
+	// MaxPending bounds the bytes waiting to be written to one client:
+	// a client that lets more wait (it does not read) is disconnected.
+	// 0 means DefaultMaxPending.
+	MaxPending int
+	// WriteTimeout disconnects a client that takes nothing of what the
+	// broker writes to it for that long. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// DefaultMaxPending and DefaultWriteTimeout bound what the embedded
+// broker lets wait for a client that does not read.
+const (
+	DefaultMaxPending   = 1 << 20
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// EmbeddedStats counts what the embedded broker did to protect itself
+// and its other clients.
+type EmbeddedStats struct {
+	// SlowClients counts the clients disconnected because they did not
+	// read what the broker sent them.
+	SlowClients uint64
+	// Dropped counts the messages the broker did not give a subscriber
+	// (its queue or its session's inflight messages were full).
+	Dropped uint64
 }
 
 // Embedded is an in-process mochi-mqtt broker that the gateway uses
@@ -38,6 +64,10 @@ type Embedded struct {
 	srv     *mqtt.Server
 	handler Handler
 	ln      *listener
+	log     *slog.Logger
+
+	slowClients atomic.Uint64
+	slowLog     rateLog
 
 	mu      sync.Mutex
 	filters []string
@@ -53,18 +83,29 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	opts := &mqtt.Options{
 		InlineClient:           true,
-		Logger:                 slog.New(minLevel{log.Handler(), slog.LevelWarn}),
+		Logger:                 slog.New(newMinLevel(log.Handler(), slog.LevelWarn)),
 		SysTopicResendInterval: 3600,
 	}
-	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now()}
+	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now(), log: log}
 	if err := e.srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	if err := e.srv.AddHook(&storeHook{e: e}, nil); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	if err := e.srv.AddHook(&guardHook{e: e}, nil); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
 	if cfg.Listener != nil {
-		e.ln = &listener{ln: cfg.Listener, conns: make(map[net.Conn]struct{})}
+		maxPending, timeout := cfg.MaxPending, cfg.WriteTimeout
+		if maxPending <= 0 {
+			maxPending = DefaultMaxPending
+		}
+		if timeout <= 0 {
+			timeout = DefaultWriteTimeout
+		}
+		e.ln = &listener{ln: cfg.Listener, conns: make(map[*clientConn]struct{}),
+			wrap: func(c net.Conn) *clientConn { return newClientConn(c, maxPending, timeout, e.slow) }}
 		if err := e.srv.AddListener(e.ln); err != nil {
 			return nil, fmt.Errorf("bus: %w", err)
 		}
@@ -107,6 +148,28 @@ func (e *Embedded) Publish(ctx context.Context, topic string, payload []byte, re
 // connected.
 func (e *Embedded) TryPublish(ctx context.Context, topic string, payload []byte) error {
 	return e.Publish(ctx, topic, payload, false)
+}
+
+// slow counts and logs a client dropped for not reading.
+func (e *Embedded) slow(c *clientConn, why string, pending int) {
+	e.slowClients.Add(1)
+	id, user := c.who()
+	reason := "more than the pending bound waits for it"
+	if why == "timeout" {
+		reason = "it took nothing for the write timeout"
+	}
+	if n, ok := e.slowLog.allow(); ok {
+		e.log.Warn("embedded MQTT broker: client disconnected: it does not read what the broker sends it",
+			"client", id, "user", user, "remote", c.RemoteAddr().String(), "reason", reason, "pending_bytes", pending, "not_logged_since", n)
+	}
+}
+
+// Stats returns the broker's protection counters.
+func (e *Embedded) Stats() EmbeddedStats {
+	return EmbeddedStats{
+		SlowClients: e.slowClients.Load(),
+		Dropped:     uint64(atomic.LoadInt64(&e.srv.Info.MessagesDropped) + atomic.LoadInt64(&e.srv.Info.InflightDropped)),
+	}
 }
 
 // Subscribe adds filters whose messages go to the Handler.
@@ -179,14 +242,16 @@ func (h *storeHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	return pk, nil
 }
 
-// listener serves mochi on a net.Listener that the gateway opened, and
-// waits for its connections on Close.
+// listener serves mochi on a net.Listener that the gateway opened, with
+// each connection wrapped so that no client's socket blocks the broker
+// (see clientConn), and waits for its connections on Close.
 type listener struct {
-	ln net.Listener
+	ln   net.Listener
+	wrap func(net.Conn) *clientConn
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[net.Conn]struct{}
+	conns  map[*clientConn]struct{}
 	wg     sync.WaitGroup
 }
 
@@ -205,7 +270,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	l.mu.Unlock()
 	defer l.wg.Done()
 	for {
-		c, err := l.ln.Accept()
+		raw, err := l.ln.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				slog.Default().Debug("embedded broker: accept", "err", err)
@@ -215,9 +280,10 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
-			c.Close()
+			raw.Close()
 			return
 		}
+		c := l.wrap(raw)
 		l.conns[c] = struct{}{}
 		l.wg.Add(1)
 		l.mu.Unlock()
@@ -225,6 +291,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			defer l.wg.Done()
 			_ = establish(l.ID(), c)
 			c.Close()
+			c.wait()
 			l.mu.Lock()
 			delete(l.conns, c)
 			l.mu.Unlock()
@@ -232,6 +299,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
+// Close stops accepting, has mochi disconnect its clients, closes every
+// connection (each sends what it still has within closeFlush, in
+// parallel) and waits for them.
 func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	l.closed = true
@@ -246,20 +316,51 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.wg.Wait()
 }
 
-// minLevel drops records below its level.
+// minLevel drops records below its level, and lets each message through
+// at most once per logEvery (mochi logs some per packet: a client whose
+// session is full would flood the log), with the count held back.
 type minLevel struct {
 	slog.Handler
-	min slog.Level
+	min   slog.Level
+	rates *rateLogs
+}
+
+type rateLogs struct {
+	mu sync.Mutex
+	m  map[string]*rateLog // mochi's messages: a small fixed set
+}
+
+func newMinLevel(h slog.Handler, min slog.Level) minLevel {
+	return minLevel{h, min, &rateLogs{m: make(map[string]*rateLog)}}
 }
 
 func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
+	h.rates.mu.Lock()
+	rl := h.rates.m[r.Message]
+	if rl == nil {
+		rl = new(rateLog)
+		h.rates.m[r.Message] = rl
+	}
+	h.rates.mu.Unlock()
+	held, ok := rl.allow()
+	if !ok {
+		return nil
+	}
+	if held > 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.Int("not_logged_since", held))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
 func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
+	return minLevel{h.Handler.WithAttrs(a), h.min, h.rates}
 }
 
 func (h minLevel) WithGroup(n string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(n), h.min}
+	return minLevel{h.Handler.WithGroup(n), h.min, h.rates}
 }

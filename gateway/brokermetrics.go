@@ -1,0 +1,36 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tether-iot/tether/gateway/internal/metrics"
+)
+
+// The embedded broker's protection counters on /metrics.
+var (
+	descMQTTSlowClients = prometheus.NewDesc(metrics.Namespace+"_mqtt_slow_clients_total",
+		"MQTT clients the embedded broker disconnected because they did not read what it sent them (see docs/GATEWAY.md).", nil, nil)
+	descMQTTDropped = prometheus.NewDesc(metrics.Namespace+"_mqtt_subscriber_dropped_total",
+		"Messages the embedded broker did not give a subscriber: its queue or its session's inflight messages were full.", nil, nil)
+)
+
+// brokerCollector exports the embedded broker's counters.
+type brokerCollector struct{ g *Gateway }
+
+func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descMQTTSlowClients
+	ch <- descMQTTDropped
+}
+
+func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	select {
+	case <-c.g.busSet:
+	default:
+		return // g.emb is not set yet
+	}
+	if c.g.emb == nil {
+		return
+	}
+	s := c.g.emb.Stats()
+	ch <- prometheus.MustNewConstMetric(descMQTTSlowClients, prometheus.CounterValue, float64(s.SlowClients))
+	ch <- prometheus.MustNewConstMetric(descMQTTDropped, prometheus.CounterValue, float64(s.Dropped))
+}

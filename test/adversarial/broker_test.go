@@ -1,0 +1,147 @@
+package adversarial
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Attacks on the embedded MQTT broker: a subscriber that stops reading,
+// oversized packets, unauthorized writes.
+
+// stall connects a client that subscribes to # with QoS 1 and then reads
+// nothing, and a flooder that publishes size-byte messages until count
+// are sent or its socket stops taking them (for at most 10 s): more than
+// the stalled client's socket and any bounded buffer of the broker hold.
+// It returns both (the caller closes them) and how many were published.
+func stall(t *testing.T, ctx context.Context, addr string, count, size int) (stalled, flooder *rawMQTT, sent int) {
+	t.Helper()
+	stalled, rc := dialRaw(t, ctx, addr, rawOptions{ID: "stalled", RecvBuf: 4096, Clean: true})
+	if rc != 0 {
+		t.Fatalf("stalled client: CONNACK %d", rc)
+	}
+	if code := stalled.subscribe(t, "#", 1); code != 1 {
+		t.Fatalf("stalled client: SUBACK %d, want QoS 1", code)
+	}
+	flooder, rc = dialRaw(t, ctx, addr, rawOptions{ID: "flooder", Clean: true})
+	if rc != 0 {
+		t.Fatalf("flooder: CONNACK %d", rc)
+	}
+	flooder.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	payload := []byte(strings.Repeat("x", size))
+	for ; sent < count; sent++ {
+		if err := flooder.publishErr("junk/"+strconv.Itoa(sent%10), payload, false, 0); err != nil {
+			t.Logf("flooder: the broker stopped reading after %d messages: %v", sent, err)
+			break
+		}
+	}
+	return stalled, flooder, sent
+}
+
+// metricValue scrapes the gateway's /metrics for an unlabelled series.
+func (h *harness) metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(h.ctx, "GET", h.webURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", sc.Text(), err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s on /metrics", name)
+	return 0
+}
+
+// TestStalledSubscriber (issue 10.1): an MQTT client subscribes to # with
+// QoS 1 and stops reading while another floods 8.75 MB through the
+// broker. The honest node's messages keep flowing both ways; the stalled
+// client is disconnected by the broker, and counted.
+func TestStalledSubscriber(t *testing.T) {
+	h := start(t, options{})
+	var notClosed error
+	h.attack(func(ctx context.Context) {
+		stalled, flooder, sent := stall(t, ctx, h.mqttAddr, 2500, 3500)
+		defer stalled.c.Close()
+		defer flooder.c.Close()
+		if sent < 2500 {
+			t.Errorf("the broker took %d of 2500 messages from the flooder: it waits on the stalled client", sent)
+		}
+		// Honest traffic goes on for longer than the pause allowed,
+		// with the stalled client still connected, or disconnected by
+		// the broker (reading it, below, would end the stall).
+		hold(ctx, 8*T)
+		notClosed = waitClosedByPeer(stalled.c, 10*time.Second)
+	})
+	if notClosed != nil {
+		t.Errorf("the stalled client was not disconnected: %v", notClosed)
+	}
+	if v := h.metricValue(t, "tether_mqtt_slow_clients_total"); v < 1 {
+		t.Errorf("tether_mqtt_slow_clients_total = %v, want the stalled client counted", v)
+	}
+	if !strings.Contains(h.logs.text(), "client disconnected: it does not read") {
+		t.Errorf("the stalled client's disconnection was not logged:\n%s", h.logs.tail())
+	}
+}
+
+// TestStalledSubscriberShutdown (issue 10.1): with a stalled subscriber
+// connected, Shutdown ends within its grace period.
+func TestStalledSubscriberShutdown(t *testing.T) {
+	h := start(t, options{})
+	if err := h.up.waitFor(h.ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	h.stopHonest()
+	// 2,500 messages of 3,500 bytes fill the stalled client's socket;
+	// the flooder stops at the first write the broker does not take.
+	stalled, flooder, _ := stall(t, h.ctx, h.mqttAddr, 2500, 3500)
+	defer stalled.c.Close()
+	defer flooder.c.Close()
+	grace, cancel := context.WithTimeout(h.ctx, time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.g.Shutdown(grace) }()
+	// A hang guard, well past the grace period: the shutdown of a
+	// gateway with nothing queued takes milliseconds.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		stalled.c.Close() // lets the hung Shutdown end
+		<-done
+		t.Fatal("Shutdown still running 10 s after its 1 s grace period, with a stalled MQTT subscriber connected")
+	}
+}
+
+func (m *rawMQTT) publishErr(topic string, payload []byte, retain bool, id uint16) error {
+	typ := byte(0x30)
+	if retain {
+		typ |= 1
+	}
+	body := appendString(nil, topic)
+	if id != 0 {
+		typ |= 0x02
+		body = append(body, byte(id>>8), byte(id))
+	}
+	pk := appendLength([]byte{typ}, len(body)+len(payload))
+	pk = append(append(pk, body...), payload...)
+	_, err := m.c.Write(pk)
+	return err
+}
+
+var _ = fmt.Sprint

@@ -3,7 +3,6 @@ package adversarial
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,5 +142,3 @@ func (m *rawMQTT) publishErr(topic string, payload []byte, retain bool, id uint1
 	_, err := m.c.Write(pk)
 	return err
 }
-
-var _ = fmt.Sprint

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -154,44 +153,3 @@ func (m *rawMQTT) subscribe(t testing.TB, filter string, qos byte) byte {
 		}
 	}
 }
-
-// publish sends a PUBLISH (QoS 0 if id is 0, else QoS 1 with that id).
-func (m *rawMQTT) publish(t testing.TB, topic string, payload []byte, retain bool, id uint16) {
-	t.Helper()
-	typ := byte(0x30)
-	if retain {
-		typ |= 1
-	}
-	body := appendString(nil, topic)
-	if id != 0 {
-		typ |= 0x02
-		body = binary.BigEndian.AppendUint16(body, id)
-	}
-	m.send(t, typ, append(body, payload...))
-}
-
-// readPublish reads packets until a PUBLISH and returns its topic and
-// payload, acknowledging it if it has QoS 1.
-func (m *rawMQTT) readPublish(t testing.TB) (topic string, payload []byte, retained bool, err error) {
-	t.Helper()
-	for {
-		typ, b, err := m.readErr()
-		if err != nil {
-			return "", nil, false, err
-		}
-		if typ>>4 != 3 {
-			continue
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		topic = string(b[2 : 2+n])
-		rest := b[2+n:]
-		if qos := (typ >> 1) & 3; qos > 0 {
-			id := rest[:2]
-			rest = rest[2:]
-			m.send(t, 0x40, id)
-		}
-		return topic, rest, typ&1 == 1, nil
-	}
-}
-
-func (m *rawMQTT) String() string { return fmt.Sprintf("raw MQTT client %s", m.c.LocalAddr()) }

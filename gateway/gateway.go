@@ -217,10 +217,6 @@ func (g *Gateway) webExtra(id string) map[string]any {
 	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
 }
 
-// Queued returns how many messages wait in node id's durable queue (see
-// Queue).
-func (g *Gateway) Queued(id string) int { return g.st.Len(id) }
-
 // Owns reports whether this gateway serves node id: every node if no
 // node is expected, else the expected ones and any other that connected
 // to it.
@@ -289,8 +285,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		// Not g.ctx: Shutdown drains the links before closing them.
-		err := g.srv.Serve(context.Background(), ln)
+		err := g.srv.Serve(ln) // until Shutdown or Close
 		if err != nil && !errors.Is(err, server.ErrServerClosed) {
 			g.log.Error("serving nodes failed", "err", err)
 		}
@@ -326,24 +321,20 @@ func unwrapOp(err error) error {
 	return err
 }
 
-// Shutdown stops the writers, waits until the messages handed to the
-// nodes' links have been acknowledged or ctx ends, publishes the
-// gateway's offline state (if the broker is connected) and closes
-// everything. Messages still in the queues stay in the store for the
-// next start.
+// Shutdown stops the writers and the server (server.Shutdown: it stops
+// accepting nodes and waits until the messages handed to the nodes' links
+// have been acknowledged or ctx ends), publishes the gateway's offline
+// state (if the broker is connected) and closes everything. Messages
+// still in the queues stay in the store for the next start. It returns
+// an error wrapping ctx's if ctx ended first.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	if !g.closing() {
 		return nil
 	}
 	g.cancel()
-	// Drain the links, then close. (server.Shutdown closes the listener
-	// while its accept loop runs, which logs a spurious accept error.)
-	var err error
-	for _, l := range g.srv.Links() {
-		if e := l.Drain(ctx); e != nil && ctx.Err() != nil {
-			err = fmt.Errorf("gateway: shutdown: %w", ctx.Err())
-			break
-		}
+	err := g.srv.Shutdown(ctx)
+	if err != nil {
+		err = fmt.Errorf("gateway: %w", err)
 	}
 	g.finish(true)
 	return err

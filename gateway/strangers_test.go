@@ -48,7 +48,7 @@ func TestStoreBounds(t *testing.T) {
 		t.Errorf("Send past max_total_bytes: %v, want ErrStoreFull", err)
 	}
 	for id, want := range map[string]int{"r1": 9, "r2": 1, "r3": 0, "r4": 0} {
-		if got := g.Queued(id); got != want {
+		if got := g.Queue(id).Messages; got != want {
 			t.Errorf("%s: %d queued, want %d", id, got, want)
 		}
 	}
@@ -97,7 +97,7 @@ func TestStoreBounds(t *testing.T) {
 		t.Errorf("strangers kept again logged as %v, want 2 dropped", again.attrs)
 	}
 	pub("r3", 1)
-	if got := g.Queued("r3"); got != 1 {
+	if got := g.Queue("r3").Messages; got != 1 {
 		t.Errorf("r3: %d queued once r1 connected, want 1", got)
 	}
 	var row web.Node
@@ -129,8 +129,8 @@ func TestStoreBounds(t *testing.T) {
 	}
 	pub("r5", 0)
 	pub("r1", 10)
-	if g.Queued("r5") != 0 || g.Queued("r1") != 1 {
-		t.Errorf("after a restart: r5 %d queued (want 0: a third stranger), r1 %d (want 1: seen before)", g.Queued("r5"), g.Queued("r1"))
+	if g.Queue("r5").Messages != 0 || g.Queue("r1").Messages != 1 {
+		t.Errorf("after a restart: r5 %d queued (want 0: a third stranger), r1 %d (want 1: seen before)", g.Queue("r5").Messages, g.Queue("r1").Messages)
 	}
 }
 

@@ -94,7 +94,7 @@ func benchPair(b *testing.B) (*client.Client, *link.Link) {
 	}
 	ln := testutil.Listen(b)
 	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx, ln) }()
+	go func() { defer close(done); srv.Serve(ln) }()
 	c, err := client.Dial(ctx, client.Config{ID: "bench", Server: ln.Addr().String(), Logger: log, RecvQueue: 4096})
 	if err != nil {
 		b.Fatal(err)

@@ -22,7 +22,7 @@ func Example() {
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0") // server.ListenAndServe uses :8123
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	go func() { served <- srv.Serve(ln) }()
 
 	// A node (it could be a MicroPython board running micropython-iot).
 	c, err := client.Dial(ctx, client.Config{ID: "kitchen", Server: ln.Addr().String(), Logger: quiet})

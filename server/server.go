@@ -6,7 +6,8 @@
 // A minimal server:
 //
 //	srv, _ := server.New(server.Config{Expected: []string{"1", "2"}})
-//	go srv.ListenAndServe(ctx)
+//	go srv.ListenAndServe()
+//	defer srv.Close()
 //	node, _ := srv.Node(ctx, "1") // waits until node 1 has connected
 //	node.Write(ctx, "hello")      // qos: delivered exactly once
 //	line, _ := node.ReadLine(ctx)
@@ -100,23 +101,24 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ListenAndServe listens on Config.Addr and serves (see Serve).
-func (s *Server) ListenAndServe(ctx context.Context) error {
+func (s *Server) ListenAndServe() error {
 	// The link's keepalives detect dead peers: no TCP keepalive needed.
 	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	ln, err := lc.Listen(s.ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
 	}
-	return s.Serve(ctx, ln)
+	return s.Serve(ln)
 }
 
-// Serve accepts connections on ln until ctx is done or the server is
-// closed; it closes ln. When ctx is done it closes the whole server (every
-// link) and returns ctx's error; after Close or Shutdown it returns
-// ErrServerClosed. Serve may be called with several listeners.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve accepts connections on ln, each handled on a goroutine of its
+// own, and closes ln when it returns. It returns ErrServerClosed after
+// Shutdown or Close; if ln fails first (its owner closed it), it returns
+// ln's error, and the server, its links and its other listeners go on.
+// Serve may be called with several listeners, each on its own goroutine.
+func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.stopping {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
@@ -124,15 +126,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.listeners[ln] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+		s.wg.Done()
+	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "timeout", s.cfg.Timeout)
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	err := s.acceptLoop(ln)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+	return s.acceptLoop(ln)
 }
 
 func (s *Server) acceptLoop(ln net.Listener) error {
@@ -151,6 +153,10 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			s.mu.Unlock()
 			if stopping {
 				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				s.log.Warn("listener closed: no longer serving on it", "addr", ln.Addr().String())
+				return fmt.Errorf("server: accept on %s: %w", ln.Addr(), err)
 			}
 			// Out of file descriptors and the like: back off, as
 			// net/http does, rather than spin.

@@ -28,7 +28,7 @@ func serve(t *testing.T, cfg server.Config) (*server.Server, string) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		srv.Serve(context.Background(), ln)
+		srv.Serve(ln)
 	}()
 	t.Cleanup(func() {
 		srv.Close()

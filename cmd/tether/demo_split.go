@@ -29,7 +29,7 @@ func runDemoServer(ctx context.Context, e *env, name string, f demoFlags, out *d
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	defer func() { srv.Close(); <-errc }()
 	port := portOf(ln.Addr().String())
 	out.Say("demo", "%s demo server on %s, T=%v; Ctrl-C to stop. Start the nodes with:", name, ln.Addr(), f.timeout)

@@ -119,7 +119,7 @@ func TestNodeExactlyOnceThroughOutages(t *testing.T) {
 				t.Fatal(err)
 			}
 			ln := testutil.Listen(t)
-			go srv.Serve(ctx, ln)
+			go srv.Serve(ln)
 			defer srv.Close()
 			p, err := faultnet.Start(ctx, faultnet.Config{Target: ln.Addr().String()})
 			if err != nil {

@@ -179,7 +179,7 @@ func startServer(t *testing.T, cfg server.Config) *ourServer {
 	}
 	s.Server, s.addr, s.ln = srv, ln.Addr().String(), &killListener{Listener: ln}
 	var serving sync.WaitGroup
-	serving.Go(func() { _ = srv.Serve(context.Background(), s.ln) })
+	serving.Go(func() { _ = srv.Serve(s.ln) })
 	t.Cleanup(func() {
 		srv.Close()
 		serving.Wait()

@@ -110,7 +110,7 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.serving.Go(func() { _ = srv.Serve(context.Background(), ln) })
+	c.serving.Go(func() { _ = srv.Serve(ln) })
 	t.Cleanup(c.close)
 
 	for _, n := range c.nodes {

@@ -64,7 +64,7 @@ func TestNodeCommandRealOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveDone := make(chan struct{})
-	go func() { defer close(serveDone); srv.Serve(ctx, ln) }()
+	go func() { defer close(serveDone); srv.Serve(ln) }()
 	defer func() { srv.Close(); <-serveDone }()
 
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", pair.NS[nodeNS],

@@ -25,7 +25,7 @@ func serve(t *testing.T, srv *server.Server) string {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		srv.Serve(context.Background(), ln)
+		srv.Serve(ln)
 	}()
 	t.Cleanup(func() {
 		srv.Close()

@@ -36,7 +36,7 @@ func Example() {
 		defer wg.Done()
 		log.Print(ws.ListenAndServe(ctx)) // returns when ctx ends
 	}()
-	log.Print(srv.ListenAndServe(ctx))
+	log.Print(srv.ListenAndServe()) // until srv.Shutdown or srv.Close
 	cancel()
 	wg.Wait()
 }

@@ -48,7 +48,7 @@ func start(t *testing.T, T time.Duration, cfg web.Config) *env {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		srv.Serve(context.Background(), sln)
+		srv.Serve(sln)
 	}()
 	go func() {
 		defer wg.Done()

@@ -54,7 +54,7 @@ func startTether(addr string, t time.Duration, log *slog.Logger) (*tetherServer,
 		ln.Close()
 		return nil, err
 	}
-	go func() { ts.done <- ts.srv.Serve(context.Background(), ts.ln) }()
+	go func() { ts.done <- ts.srv.Serve(ts.ln) }()
 	return ts, nil
 }
 

@@ -79,7 +79,7 @@ func StartSim(ctx context.Context, cfg SimConfig) (_ *Sim, err error) {
 		return nil, fmt.Errorf("demo: listen on loopback: %w", err)
 	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.Server.Serve(sctx, ln) }()
+	go func() { defer s.wg.Done(); s.Server.Serve(ln) }()
 	for _, id := range cfg.IDs {
 		p, err := faultnet.Start(sctx, faultnet.Config{Target: ln.Addr().String(), Logger: cfg.Logger})
 		if err != nil {

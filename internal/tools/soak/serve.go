@@ -26,14 +26,14 @@ func Serve(ctx context.Context, ln net.Listener, cfg server.Config, interval tim
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		err := srv.Serve(ctx, ln)
+		err := srv.Serve(ln)
 		cancel() // a failed listener ends the peer too
 		errc <- err
 	}()
 	p.Serve(ctx, srv)
 	srv.Close()
 	err = <-errc
-	if parent.Err() != nil || errors.Is(err, context.Canceled) {
+	if parent.Err() != nil || errors.Is(err, server.ErrServerClosed) {
 		return nil
 	}
 	return err

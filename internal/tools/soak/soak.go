@@ -123,7 +123,7 @@ func (s *Soak) startServer() (string, error) {
 	}
 	s.srv = srv
 	s.bg.Add(2)
-	go func() { defer s.bg.Done(); s.srvErr <- srv.Serve(s.runCtx, ln) }()
+	go func() { defer s.bg.Done(); s.srvErr <- srv.Serve(ln) }()
 	go func() { defer s.bg.Done(); s.peer.Serve(s.runCtx, srv) }()
 	return ln.Addr().String(), nil
 }

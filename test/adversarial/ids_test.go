@@ -62,7 +62,7 @@ func TestLookAlikeIDs(t *testing.T) {
 		if q := strconv.QuoteToASCII(id); !strings.Contains(logs, fmt.Sprintf("id=%q", q)) {
 			t.Errorf("no log line with the refused ID escaped as %s", q)
 		}
-		if h.g.Queued(id) != 0 {
+		if h.g.Queue(id).Messages != 0 {
 			t.Errorf("a queue was made for %s", strconv.QuoteToASCII(id))
 		}
 	}

@@ -11,6 +11,12 @@ var (
 		"MQTT clients the embedded broker disconnected because they did not read what it sent them (see docs/GATEWAY.md).", nil, nil)
 	descMQTTDropped = prometheus.NewDesc(metrics.Namespace+"_mqtt_subscriber_dropped_total",
 		"Messages the embedded broker did not give a subscriber: its queue or its session's inflight messages were full.", nil, nil)
+	descMQTTTooLarge = prometheus.NewDesc(metrics.Namespace+"_mqtt_packets_too_large_total",
+		"MQTT clients the embedded broker disconnected for a packet larger than mqtt.embedded.max_packet.", nil, nil)
+	descMQTTRetainRefused = prometheus.NewDesc(metrics.Namespace+"_mqtt_retain_refused_total",
+		"Messages of MQTT clients delivered but not retained: the clients' retained messages were at their bound.", nil, nil)
+	descMQTTSubsRefused = prometheus.NewDesc(metrics.Namespace+"_mqtt_subscriptions_refused_total",
+		"Subscriptions the embedded broker refused: the client's or all clients' subscriptions were at their bound.", nil, nil)
 )
 
 // brokerCollector exports the embedded broker's counters.
@@ -19,6 +25,9 @@ type brokerCollector struct{ g *Gateway }
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descMQTTSlowClients
 	ch <- descMQTTDropped
+	ch <- descMQTTTooLarge
+	ch <- descMQTTRetainRefused
+	ch <- descMQTTSubsRefused
 }
 
 func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -33,4 +42,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.g.emb.Stats()
 	ch <- prometheus.MustNewConstMetric(descMQTTSlowClients, prometheus.CounterValue, float64(s.SlowClients))
 	ch <- prometheus.MustNewConstMetric(descMQTTDropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(descMQTTTooLarge, prometheus.CounterValue, float64(s.TooLarge))
+	ch <- prometheus.MustNewConstMetric(descMQTTRetainRefused, prometheus.CounterValue, float64(s.RetainRefused))
+	ch <- prometheus.MustNewConstMetric(descMQTTSubsRefused, prometheus.CounterValue, float64(s.SubscriptionsRefused))
 }

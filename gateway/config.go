@@ -172,6 +172,8 @@ type MQTTConfig struct {
 	// unreachable, timeout, DNS) the gateway serves its nodes, spools
 	// their messages and connects in the background.
 	RequireFirstConnection bool `yaml:"require_first_connection"`
+	// Embedded configures the embedded broker (brokerconfig.go).
+	Embedded EmbeddedBrokerConfig `yaml:"embedded"`
 }
 
 // TLSConfig configures TLS to an external broker (mqtts://, ssl://,
@@ -315,6 +317,9 @@ func (c Config) validate() error {
 	}
 	if t := c.Queue.MaxTotalBytes; t > 0 && t < int64(maxLine) {
 		return bad("queue.max_total_bytes", "%d: must be at least max_line (%d), so that any message fits (or -1: no bound)", t, maxLine)
+	}
+	if err := c.validateEmbedded(); err != nil {
+		return err
 	}
 	if _, err := metrics.ParseNodeMetrics(c.Web.NodeMetrics); err != nil {
 		return bad("web.node_metrics", "%q: write basic (the default), full or none", c.Web.NodeMetrics)

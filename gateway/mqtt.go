@@ -89,7 +89,15 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			}
 			ln = l
 		}
-		e, err := bus.NewEmbedded(bus.EmbeddedConfig{Listener: ln, Handler: g.fromBroker, Logger: g.log})
+		e, err := bus.NewEmbedded(bus.EmbeddedConfig{
+			Listener:  ln,
+			Handler:   g.fromBroker,
+			Logger:    g.log,
+			MaxPacket: g.cfg.embeddedMaxPacket(),
+			Path:      g.cfg.brokerDB(),
+
+			GatewayTopic: g.topics.gatewayOnly,
+		})
 		if err != nil {
 			if ln != nil {
 				ln.Close()

@@ -3,7 +3,9 @@ package adversarial
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,4 +143,56 @@ func (m *rawMQTT) publishErr(topic string, payload []byte, retain bool, id uint1
 	pk = append(append(pk, body...), payload...)
 	_, err := m.c.Write(pk)
 	return err
+}
+
+// TestOversizedPackets (issue 10.3): three clients each announce a
+// 64 MiB PUBLISH and send it. The broker refuses each at its header,
+// before reading or allocating it: the clients are disconnected (their
+// writes fail), the process allocates far less than the packets, the
+// refusals are counted and logged, and the honest traffic goes on.
+func TestOversizedPackets(t *testing.T) {
+	h := start(t, options{})
+	const size = 64 << 20
+	var before, after runtime.MemStats
+	var accepted []int
+	h.attack(func(ctx context.Context) {
+		runtime.ReadMemStats(&before)
+		chunk := make([]byte, 1<<20)
+		for i := range 3 {
+			m, rc := dialRaw(t, ctx, h.mqttAddr, rawOptions{ID: fmt.Sprintf("big%d", i), Clean: true})
+			if rc != 0 {
+				t.Fatalf("CONNACK %d", rc)
+			}
+			m.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			topic := appendString(nil, "junk/big")
+			hdr := appendLength([]byte{0x30}, len(topic)+size)
+			sent := 0
+			if _, err := m.c.Write(append(hdr, topic...)); err == nil {
+				for sent < size {
+					n, err := m.c.Write(chunk[:min(len(chunk), size-sent)])
+					sent += n
+					if err != nil {
+						break
+					}
+				}
+			}
+			if sent == size {
+				accepted = append(accepted, i)
+			}
+			m.c.Close()
+		}
+		runtime.ReadMemStats(&after)
+	})
+	if len(accepted) > 0 {
+		t.Errorf("the broker read the whole 64 MiB packet of clients %v", accepted)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Errorf("%.0f MiB allocated during the attack (3 packets of 64 MiB)", float64(alloc)/(1<<20))
+	}
+	if v := h.metricValue(t, "tether_mqtt_packets_too_large_total"); v != 3 {
+		t.Errorf("tether_mqtt_packets_too_large_total = %v, want 3", v)
+	}
+	if !strings.Contains(h.logs.text(), "it sent a packet larger than mqtt.embedded.max_packet") {
+		t.Errorf("the refusals were not logged:\n%s", h.logs.tail())
+	}
 }

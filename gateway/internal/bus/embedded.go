@@ -14,8 +14,10 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"go.etcd.io/bbolt"
 )
 
 // EmbeddedConfig configures the embedded broker.
@@ -35,7 +37,35 @@ type EmbeddedConfig struct {
 	// WriteTimeout disconnects a client that takes nothing of what the
 	// broker writes to it for that long. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxPacket is the largest packet a client may send, in bytes (a
+	// larger one disconnects it before it is read); 0 means
+	// DefaultMaxPacket.
+	MaxPacket int
+	// Path, if set, is a bbolt file where the broker keeps its retained
+	// messages and its clients' persistent sessions across restarts
+	// (written without fsync: they survive the process, not a power
+	// cut). Empty keeps them in memory only.
+	Path string
+	// GatewayTopic reports whether only the gateway may write topic (a
+	// node's up and state topics, the gateway's own): no client may
+	// publish there. nil: none.
+	GatewayTopic func(topic string) bool
 }
+
+// The embedded broker's bounds. Retained messages are bounded for the
+// messages of clients (the gateway's own are bounded by its nodes).
+const (
+	DefaultMaxPacket = 64 << 10
+	MaxClients       = 1024
+	MaxInflight      = 1000 // QoS 1 messages waiting for a client's PUBACK, per session (mosquitto's max_queued_messages)
+	MaxClientQueue   = 1024 // packets waiting for a client's write loop
+	MaxSubscriptions = 100_000
+	MaxTotalSubs     = 1_000_000
+	MaxRetained      = 100_000
+	MaxRetainedBytes = 64 << 20
+	SessionExpiry    = 30 * 24 * time.Hour // a persistent session unused for this long is deleted
+	maxTopicAliases  = 16
+)
 
 // DefaultMaxPending and DefaultWriteTimeout bound what the embedded
 // broker lets wait for a client that does not read.
@@ -53,6 +83,15 @@ type EmbeddedStats struct {
 	// Dropped counts the messages the broker did not give a subscriber
 	// (its queue or its session's inflight messages were full).
 	Dropped uint64
+	// TooLarge counts the clients disconnected for a packet larger
+	// than MaxPacket.
+	TooLarge uint64
+	// RetainRefused counts the clients' messages delivered but not
+	// retained: the clients' retained messages were at their bound.
+	RetainRefused uint64
+	// SubscriptionsRefused counts the filters refused: a client's or the
+	// broker's subscriptions were at their bound.
+	SubscriptionsRefused uint64
 }
 
 // Embedded is an in-process mochi-mqtt broker that the gateway uses
@@ -65,6 +104,7 @@ type Embedded struct {
 	handler Handler
 	ln      *listener
 	log     *slog.Logger
+	guard   *guardHook
 
 	slowClients atomic.Uint64
 	slowLog     rateLog
@@ -81,20 +121,51 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	maxPacket := cfg.MaxPacket
+	if maxPacket <= 0 {
+		maxPacket = DefaultMaxPacket
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	// Retained messages never expire: mochi's default deletes them after
+	// a day (the gateway's online state, the nodes' states, Home
+	// Assistant's discovery configs). A client's own message expiry
+	// (MQTT 5) still applies to its messages.
+	caps.MaximumMessageExpiryInterval = 0
+	caps.MaximumPacketSize = uint32(maxPacket)
+	caps.MaximumClients = MaxClients
+	caps.MaximumInflight = MaxInflight
+	caps.MaximumClientWritesPending = MaxClientQueue
+	caps.MaximumSessionExpiryInterval = uint32(SessionExpiry / time.Second)
+	caps.TopicAliasMaximum = maxTopicAliases
 	opts := &mqtt.Options{
 		InlineClient:           true,
 		Logger:                 slog.New(newMinLevel(log.Handler(), slog.LevelWarn)),
 		SysTopicResendInterval: 3600,
+		Capabilities:           caps,
 	}
 	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now(), log: log}
-	if err := e.srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return nil, fmt.Errorf("bus: %w", err)
+	guard := newGuard(e, cfg.GatewayTopic)
+	e.guard = guard
+	hooks := []struct {
+		h   mqtt.Hook
+		cfg any
+	}{
+		{new(auth.AllowHook), nil},
+		{&storeHook{e: e}, nil},
+		{guard, nil},
 	}
-	if err := e.srv.AddHook(&storeHook{e: e}, nil); err != nil {
-		return nil, fmt.Errorf("bus: %w", err)
+	if cfg.Path != "" {
+		hooks = append(hooks, struct {
+			h   mqtt.Hook
+			cfg any
+		}{&boltHook{new(bolt.Hook)}, &bolt.Options{Path: cfg.Path, Bucket: "mochi",
+			Options: &bbolt.Options{Timeout: time.Second, NoSync: true}}})
 	}
-	if err := e.srv.AddHook(&guardHook{e: e}, nil); err != nil {
-		return nil, fmt.Errorf("bus: %w", err)
+	for _, h := range hooks {
+		if err := e.srv.AddHook(h.h, h.cfg); err != nil {
+			e.srv.Close()
+			return nil, fmt.Errorf("bus: embedded broker: %s: %w", h.h.ID(), err)
+		}
 	}
 	if cfg.Listener != nil {
 		maxPending, timeout := cfg.MaxPending, cfg.WriteTimeout
@@ -107,6 +178,7 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		e.ln = &listener{ln: cfg.Listener, conns: make(map[*clientConn]struct{}),
 			wrap: func(c net.Conn) *clientConn { return newClientConn(c, maxPending, timeout, e.slow) }}
 		if err := e.srv.AddListener(e.ln); err != nil {
+			e.srv.Close()
 			return nil, fmt.Errorf("bus: %w", err)
 		}
 	}
@@ -114,6 +186,7 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		e.srv.Close()
 		return nil, fmt.Errorf("bus: start the embedded broker: %w", err)
 	}
+	guard.restored()
 	return e, nil
 }
 
@@ -169,6 +242,10 @@ func (e *Embedded) Stats() EmbeddedStats {
 	return EmbeddedStats{
 		SlowClients: e.slowClients.Load(),
 		Dropped:     uint64(atomic.LoadInt64(&e.srv.Info.MessagesDropped) + atomic.LoadInt64(&e.srv.Info.InflightDropped)),
+
+		TooLarge:             e.guard.tooLarge.Load(),
+		RetainRefused:        e.guard.retainRefused.Load(),
+		SubscriptionsRefused: e.guard.subsRefused.Load(),
 	}
 }
 
@@ -339,6 +416,9 @@ func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if missingSysInfo(r) {
+		return nil
+	}
 	h.rates.mu.Lock()
 	rl := h.rates.m[r.Message]
 	if rl == nil {

@@ -39,7 +39,7 @@ func TestEmbeddedRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g = startGateway(t, cfg)
+	startGateway(t, cfg)
 	// Node n is neither expected nor queued: the gateway does not
 	// publish its state again; the retained "down" is the broker's.
 	m := dialMQTT(t, ctx, url, state)

@@ -302,11 +302,8 @@ func bad(path, format string, args ...any) error {
 }
 
 func (c Config) validate() error {
-	if c.Timeout < 0 {
-		return bad("timeout", "must be positive, e.g. 2s")
-	}
-	if c.MaxLine < 0 {
-		return bad("max_line", "must be positive (bytes)")
+	if err := c.validateRanges(); err != nil { // rules.go
+		return err
 	}
 	maxLine := c.MaxLine
 	if maxLine == 0 {
@@ -346,8 +343,8 @@ func (c Config) validate() error {
 			return bad("mqtt.broker", "scheme %q not supported: use mqtt://, mqtts://, ws:// or wss://", u.Scheme)
 		}
 	}
-	if strings.ContainsAny(c.MQTT.Prefix, "+#$") || strings.HasPrefix(c.MQTT.Prefix, "/") || strings.HasSuffix(c.MQTT.Prefix, "/") {
-		return bad("mqtt.prefix", "%q: a topic prefix may not contain '+', '#' or '$', nor start or end with '/'", c.MQTT.Prefix)
+	if err := checkPrefix(c.MQTT.Prefix); err != nil {
+		return bad("mqtt.prefix", "%v", err)
 	}
 	if (c.MQTT.TLS.Cert == "") != (c.MQTT.TLS.Key == "") {
 		return bad("mqtt.tls", "cert and key go together")

@@ -15,13 +15,17 @@ import (
 
 // ConfigError is a config file that was rejected: where and why.
 type ConfigError struct {
-	File string
-	Line int // 1-based; 0 if unknown
+	File string // "" for a Config checked by Validate
+	Line int    // 1-based; 0 if unknown
+	Key  string // the invalid key (queue.max_messages), if known
 	Msg  string
 }
 
 // Error returns "file:line: reason".
 func (e *ConfigError) Error() string {
+	if e.File == "" {
+		return e.Msg
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
@@ -50,12 +54,19 @@ func ParseConfig(name string, text []byte) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(text))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, yamlError(name, err)
+		return c, keyError(&root, yamlError(name, err))
+	}
+	// A zero T written in the file is refused as the flag's is (a zero
+	// Config.Timeout means the default: leave the key out for that).
+	if c.Timeout == 0 {
+		if n := mapValue(docRoot(&root), "timeout"); n != nil {
+			return c, &ConfigError{File: name, Line: n.Line, Key: "timeout", Msg: "timeout: " + CheckTimeout(0).Error()}
+		}
 	}
 	if _, err := c.withDefaults(); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
-			return c, &ConfigError{File: name, Line: lineOf(&root, fe.path), Msg: fe.Error()}
+			return c, &ConfigError{File: name, Line: lineOf(&root, fe.path), Key: fe.path, Msg: fe.Error()}
 		}
 		return c, &ConfigError{File: name, Msg: err.Error()}
 	}
@@ -126,14 +137,69 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// UnmarshalYAML reads a duration such as 2s or 500ms.
+// UnmarshalYAML reads a duration such as 2s or 500ms. Its range is
+// checked with the rest of the config (a negative one, too, is a
+// duration, only not an allowed one).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
+	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration: write it as 2s or 500ms", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// keyError prefixes the message of a ConfigError that has a line with
+// the key found on that line, if it does not name it already.
+func keyError(root *yaml.Node, err error) error {
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Line == 0 {
+		return err
+	}
+	if key := keyAtLine(docRoot(root), ce.Line, ""); key != "" && !strings.HasPrefix(ce.Msg, key) {
+		ce.Msg = key + ": " + ce.Msg
+	}
+	return ce
+}
+
+// keyAtLine returns the dotted path of the value on line (routes[1].to,
+// mqtt.broker), or "".
+func keyAtLine(n *yaml.Node, line int, path string) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if (k.Line == line && v.Kind == yaml.ScalarNode) || (v.Kind == yaml.ScalarNode && v.Line == line) {
+				return p
+			}
+			if got := keyAtLine(v, line, p); got != "" {
+				return got
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if v.Kind == yaml.ScalarNode && v.Line == line {
+				return p
+			}
+			if got := keyAtLine(v, line, p); got != "" {
+				return got
+			}
+		}
+	}
+	return ""
+}
+
+// docRoot returns the top mapping of a parsed document.
+func docRoot(root *yaml.Node) *yaml.Node {
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		return root.Content[0]
+	}
+	return root
 }
 
 // MarshalYAML writes the duration as 2s.

@@ -129,8 +129,8 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 		case "addr":
 			cfg.Listen = f.addr
 		case "timeout":
-			if f.timeout <= 0 {
-				bad = fmt.Errorf("--timeout %v: T must be positive, e.g. --timeout 2s", f.timeout)
+			if err := gateway.CheckTimeout(f.timeout); err != nil {
+				bad = fmt.Errorf("--timeout (timeout): %w", err)
 			}
 			cfg.Timeout = gateway.Duration(f.timeout)
 		case "expect":
@@ -143,9 +143,6 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 		case "strict":
 			cfg.Nodes.Strict = f.strict
 		case "max-line":
-			if f.maxLine < 8 {
-				bad = fmt.Errorf("--max-line %d: give the longest line in bytes, at least 8 (default %d)", f.maxLine, link.DefaultMaxLine)
-			}
 			cfg.MaxLine = f.maxLine
 		case "data":
 			cfg.Data = f.data
@@ -179,6 +176,12 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 	}
 	if cfg.Nodes.Strict && len(cfg.Nodes.Expect) == 0 {
 		return cfg, 0, errors.New("--strict needs the expected nodes: add --expect id1,id2")
+	}
+	if f.grace < 0 {
+		return cfg, 0, fmt.Errorf("--grace %v: must be 0 or more (0: do not wait for the nodes to acknowledge)", f.grace)
+	}
+	if err := checkServeConfig(f.fs, cfg); err != nil {
+		return cfg, 0, err
 	}
 	return cfg, f.grace, nil
 }

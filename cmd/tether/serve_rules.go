@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/tether-iot/tether/gateway"
+)
+
+// serveFlagOf names the flag of each config key that has one.
+var serveFlagOf = map[string]string{
+	"listen":                "addr",
+	"timeout":               "timeout",
+	"nodes.expect":          "expect",
+	"nodes.strict":          "strict",
+	"max_line":              "max-line",
+	"data":                  "data",
+	"name":                  "name",
+	"mqtt.broker":           "broker",
+	"mqtt.listen":           "mqtt-listen",
+	"discovery.enabled":     "discovery",
+	"web.addr":              "web",
+	"queue.max_messages":    "queue-max-messages",
+	"queue.max_bytes":       "queue-max-bytes",
+	"queue.max_total_bytes": "queue-max-total-bytes",
+	"queue.max_nodes":       "queue-max-nodes",
+	"queue.max_up_messages": "queue-max-up-messages",
+}
+
+// checkServeConfig checks cfg with the gateway's rules (the same for
+// the flags and the config file) before anything starts; an invalid
+// value given as a flag is named by its flag and its key.
+func checkServeConfig(fs *flag.FlagSet, cfg gateway.Config) error {
+	err := cfg.Validate()
+	if err == nil {
+		return nil
+	}
+	var ce *gateway.ConfigError
+	if !errors.As(err, &ce) || ce.Key == "" {
+		return err
+	}
+	key := ce.Key
+	if i := strings.IndexByte(key, '['); i >= 0 {
+		key = key[:i] // nodes.expect[1]
+	}
+	name := serveFlagOf[key]
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if !set {
+		return fmt.Errorf("config: %s", ce.Msg)
+	}
+	return fmt.Errorf("--%s: %s", name, ce.Msg)
+}

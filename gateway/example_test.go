@@ -25,7 +25,7 @@ routes:
 	fmt.Println(err)
 	// Output:
 	// tx -> rx qos=false
-	// bad.yaml:1: "2" is not a duration: write it as 2s or 500ms
+	// bad.yaml:1: timeout: "2" is not a duration: write it as 2s or 500ms
 }
 
 func ExampleEscapeID() {

@@ -112,7 +112,9 @@ type Config struct {
 
 	// OnAckRTT, if set, is called with the round-trip time of each qos
 	// message acknowledged on its first transmission. It runs on the
-	// read loop and must return quickly (a metrics histogram).
+	// read loop with the link's lock held: it must return quickly (a
+	// metrics histogram) and must not call the Link's methods (Stats,
+	// Write...), which would deadlock.
 	OnAckRTT func(time.Duration)
 }
 

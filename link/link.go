@@ -155,13 +155,16 @@ func (l *Link) Snapshot() Snapshot {
 
 // Close closes the link: the socket, if any, is closed (a Down event),
 // blocked calls return ErrClosed, and lines already received can still be
-// read. Close waits for the link's own goroutines, so it must not be
-// called from OnEvent or Deliver. It always returns nil.
+// read. Close waits for the link's goroutines: the event goroutine and
+// the attached session's (its flushers, and the Attach call, up to its
+// return), so it must not be called from OnEvent or Deliver, and a
+// Deliver that ignores its ctx holds it up. It always returns nil.
 func (l *Link) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		l.evWG.Wait()
+		l.waitSession()
 		return nil
 	}
 	l.closed = true
@@ -175,7 +178,21 @@ func (l *Link) Close() error {
 	l.sessGone.Notify()
 	l.mu.Unlock()
 	l.evWG.Wait()
+	l.waitSession()
 	return nil
+}
+
+// waitSession waits until no session is attached: Attach has waited for
+// its flushers and is returning.
+func (l *Link) waitSession() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.sess != nil {
+		ch := l.sessGone.Wait()
+		l.mu.Unlock()
+		<-ch
+		l.mu.Lock()
+	}
 }
 
 // setUp records an up/down change. l.mu is held.

@@ -65,6 +65,16 @@ type flight struct {
 // Bytes that conn has already delivered to the caller (after a node's ID
 // line, say) can be given back by wrapping conn so that its Read returns
 // them first.
+//
+// Writes take one of two paths, chosen once by whether conn implements
+// syscall.Conn (as *net.TCPConn and *net.UnixConn do). With it (on Unix),
+// bytes go straight to the socket through SyscallConn, without blocking,
+// on the writer's own goroutine; only what the socket does not take at
+// once is left to a flusher goroutine, which calls conn.Write. Without it
+// (net.Pipe, *tls.Conn, most wrappers), every write is conn.Write on a
+// flusher goroutine. So a wrapper that overrides Write but also exposes
+// SyscallConn (by embedding a *net.TCPConn, say) is bypassed for most
+// bytes: such a wrapper must not have a SyscallConn method.
 func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
 	s, err := l.begin(ctx, conn)
 	if err != nil {

@@ -29,11 +29,13 @@ func (s *Server) handle(conn net.Conn, ip string) {
 	}
 	err := l.Attach(s.ctx, &prefixConn{Conn: conn, pre: pre})
 	if errors.Is(err, link.ErrBusy) {
-		conn.Close()
+		// Counted before the close, so that whoever sees the close sees
+		// the count.
 		s.mu.Lock()
 		s.stats.DuplicateID++
 		n := s.stats.DuplicateID
 		s.mu.Unlock()
+		conn.Close()
 		logRare(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String())
 	}
 }

@@ -1,0 +1,56 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// heldConn holds every Write until release is closed, whatever happens
+// to the socket meanwhile.
+type heldConn struct {
+	net.Conn
+	release chan struct{}
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	<-c.release
+	return c.Conn.Write(p)
+}
+
+// TestCloseWaitsForSession: Close returns only once the attached
+// session has ended, its flusher goroutines included (as yamux's Close
+// waits for its receive loop): here a flusher is held in a Write.
+func TestCloseWaitsForSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLink(t, Config{ID: "n", Timeout: time.Second})
+		c1, c2 := net.Pipe()
+		defer c2.Close()
+		conn := &heldConn{Conn: c1, release: make(chan struct{})}
+		attached := make(chan error, 1)
+		go func() { attached <- l.Attach(context.Background(), conn) }()
+		synctest.Wait() // the first keepalive's flusher is held in Write
+
+		closed := make(chan struct{})
+		go func() { l.Close(); close(closed) }()
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Error("Close returned while the session's flusher was still in Write")
+		default:
+		}
+		close(conn.release)
+		<-closed
+		select {
+		case err := <-attached:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("Attach: %v, want ErrClosed", err)
+			}
+		default:
+			t.Error("Close returned before Attach did")
+		}
+	})
+}

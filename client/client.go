@@ -244,6 +244,9 @@ func (c *Client) connect(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if conn, err = c.secure(ctx, conn); err != nil {
+		return nil, err
+	}
 	if c.cfg.IDDelay > 0 {
 		if err := c.wait(ctx, c.cfg.IDDelay); err != nil {
 			conn.Close()

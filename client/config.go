@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,12 @@ type Config struct {
 	IDDelay time.Duration
 	// Dial opens the TCP connection; nil means a net.Dialer bounded by T.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS, if set, makes the link TLS over each connection Dial opens
+	// (handshake bounded by 2T), for a Tether gateway that has the node's
+	// credentials: LoadTLS reads them from files. The certificate must
+	// name ID (its Common Name): the gateway refuses a claim of another
+	// ID. An empty ServerName means the host of Server.
+	TLS *tls.Config
 
 	// BadNetwork is called when the Radio cannot connect at start-up,
 	// before the first success. Returning nil keeps trying; returning an
@@ -149,6 +156,16 @@ func (c Config) withDefaults() (Config, error) {
 		c.StableTime = 3 * time.Second
 	}
 	c.StableTime = max(c.StableTime, 0)
+	if c.TLS != nil {
+		if id, ok := certID(c.TLS); ok && id != c.ID {
+			return c, fmt.Errorf("client: the TLS certificate is for node %q, not %q: the gateway would refuse it", id, c.ID)
+		}
+		if c.TLS.ServerName == "" && !c.TLS.InsecureSkipVerify {
+			host, _, _ := net.SplitHostPort(c.Server)
+			c.TLS = c.TLS.Clone()
+			c.TLS.ServerName = host
+		}
+	}
 	if c.Dial == nil {
 		// The link's keepalives detect dead peers: no TCP keepalive.
 		d := &net.Dialer{Timeout: c.Timeout, KeepAlive: -1}

@@ -16,6 +16,9 @@ import (
 // connected, not expected, that the gateway keeps nothing for yet, is
 // dropped (and acknowledged) past queue.max_nodes such IDs.
 func (g *Gateway) fromBroker(m bus.Message) error {
+	if g.fromAdminTopic(m) {
+		return nil
+	}
 	id, qos, ok := g.topics.parseDown(m.Topic)
 	if !ok || !g.Owns(id) {
 		return nil

@@ -58,6 +58,9 @@ type Config struct {
 	MaxLine int `yaml:"max_line"`
 	// Nodes: which node IDs are expected and whether others are refused.
 	Nodes NodesConfig `yaml:"nodes"`
+	// TLS: nodes that run Go connect over TLS with a certificate naming
+	// their ID (see NodeTLSConfig, access.go).
+	TLS NodeTLSConfig `yaml:"tls"`
 
 	// Data is the directory of the durable store (gateway.db). Empty
 	// means $XDG_STATE_HOME/tether, else ~/.local/state/tether.
@@ -92,6 +95,22 @@ type NodesConfig struct {
 	Expect []string `yaml:"expect"`
 	// Strict refuses nodes that are not in Expect.
 	Strict bool `yaml:"strict"`
+
+	// AllowFrom lists the addresses and networks (CIDR) that may claim
+	// a node ID not in Pin; empty means anywhere.
+	AllowFrom []string `yaml:"allow_from"`
+	// Pin lists, per node ID, the addresses and networks that may claim
+	// it (overriding AllowFrom): a claim from elsewhere is refused.
+	Pin map[string][]string `yaml:"pin"`
+	// Approval holds a node ID never seen before (not in Expect, never
+	// connected, not approved) as pending, refusing its claims, until an
+	// operator approves it: tether nodes approve, the gateway's API, or
+	// MQTT (<prefix>/$admin/<name>/approve). A node with a certificate
+	// from the gateway's CA needs no approval.
+	Approval bool `yaml:"approval"`
+	// MaxPending bounds the IDs listed as pending; past it new IDs are
+	// refused without being listed (counted, logged). Zero means 100.
+	MaxPending int `yaml:"max_pending"`
 }
 
 // QueueConfig bounds each node's durable queue: the messages for the
@@ -270,6 +289,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Queue.MaxUpMessages == 0 {
 		c.Queue.MaxUpMessages = DefaultUpMessages
 	}
+	if c.Nodes.MaxPending == 0 {
+		c.Nodes.MaxPending = DefaultMaxPending
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -348,6 +370,9 @@ func (c Config) validate() error {
 	}
 	if (c.MQTT.TLS.Cert == "") != (c.MQTT.TLS.Key == "") {
 		return bad("mqtt.tls", "cert and key go together")
+	}
+	if err := c.validateAccess(); err != nil {
+		return err
 	}
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)

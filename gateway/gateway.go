@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -91,6 +92,8 @@ type Gateway struct {
 	ln           net.Listener
 
 	stats stats
+	acc   accessState  // access.go
+	admin *http.Server // admin.go
 
 	mu        sync.Mutex
 	started   bool
@@ -138,6 +141,10 @@ func New(cfg Config) (*Gateway, error) {
 		Logger:    cfg.Logger,
 		OnEvent:   g.onEvent,
 		Configure: g.configure,
+	}
+	if err := g.setupAccess(&scfg); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if cfg.Web.On() {
 		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
@@ -300,6 +307,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}
 	}
 	g.startSpools()
+	g.startAdmin()
 	if g.bus != nil && g.bus.Reconnects() {
 		g.wg.Add(1)
 		go g.republisher()
@@ -373,6 +381,7 @@ func (g *Gateway) finish(clean bool) {
 	if g.web != nil {
 		g.web.Close()
 	}
+	g.closeAdmin()
 	g.wg.Wait()
 	if g.bus != nil {
 		// Not connected, the gateway has nothing to say: the broker

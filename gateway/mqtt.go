@@ -148,6 +148,9 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := g.subscribeAdmin(ctx); err != nil {
+		return err
+	}
 	if !g.bus.Status().Connected {
 		return nil // the bus publishes it on each connection
 	}

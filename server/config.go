@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,8 +44,9 @@ type Config struct {
 	// means 200 ms; negative means no pause.
 	WritePause time.Duration
 
-	// HandshakeTimeout bounds the wait for a new connection's ID line.
-	// Zero means Timeout.
+	// HandshakeTimeout bounds the wait for a new connection's ID line
+	// (a TLS node gets 2 HandshakeTimeout more for its TLS handshake and
+	// ID line). Zero means Timeout.
 	HandshakeTimeout time.Duration
 	// MaxHandshakes bounds the connections waiting for their ID line;
 	// further connections wait in the kernel's backlog (a reconnect storm
@@ -56,6 +58,27 @@ type Config struct {
 	// MaxNodes bounds how many node IDs the server keeps; a new ID past it
 	// is rejected. Zero means 100000.
 	MaxNodes int
+
+	// TLS, if set, serves nodes that speak TLS on the same listener as
+	// the plain ones: a connection whose first byte is 0x16 (a TLS
+	// handshake record, which can never start an ID line) is a TLS one.
+	// It needs Certificates and ClientCAs; a node's client certificate
+	// must name (Common Name) the ID it then claims, else the claim is
+	// refused. Use ClientAuth tls.VerifyClientCertIfGiven (as
+	// pki.ServerTLS does): a claim without a certificate is then refused
+	// with its ID in the log (Stats.NoCert). Access says which IDs must
+	// use it.
+	TLS *tls.Config
+	// Access says who may claim which ID: TLS-only IDs, revoked
+	// certificates and IDs, IDs pinned to networks (see Access).
+	// SetAccess replaces it while the server runs.
+	Access Access
+	// Admit, if set, is asked about each claim that passed Access and
+	// Expected, before the node's link is made or attached: an error
+	// refuses it (counted as Stats.Pending if it wraps ErrPending, else
+	// Stats.Refused). It runs on the connection's handshake goroutine,
+	// within the handshake timeout.
+	Admit func(Claim) error
 
 	// Logger receives the server's and the links' log lines; nil means
 	// slog.Default().
@@ -111,6 +134,12 @@ func (c Config) withDefaults() (Config, error) {
 		if err := wire.CheckNodeID(id, c.MaxIDLen); err != nil {
 			return c, fmt.Errorf("server: expected ID %q: %w", id, err)
 		}
+	}
+	if c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil {
+		return c, errors.New("server: TLS config without a certificate")
+	}
+	if c.TLS == nil && (c.Access.TLSRequired || len(c.Access.TLSOnly) > 0) {
+		return c, errors.New("server: Access requires TLS for some IDs but Config.TLS is not set: they could never connect")
 	}
 	if c.Strict && len(c.Expected) == 0 {
 		return c, errors.New("server: Strict needs Expected IDs")

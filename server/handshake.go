@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -17,7 +18,7 @@ import (
 // until the socket fails.
 func (s *Server) handle(conn net.Conn, ip string) {
 	defer s.wg.Done()
-	id, pre, ok := s.handshake(conn, ip)
+	id, nc, pre, ok := s.handshake(conn, ip)
 	if !ok {
 		conn.Close()
 		return
@@ -27,7 +28,7 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		conn.Close()
 		return
 	}
-	err := l.Attach(s.ctx, &prefixConn{Conn: conn, pre: pre})
+	err := l.Attach(s.ctx, &prefixConn{Conn: nc, pre: pre})
 	if errors.Is(err, link.ErrBusy) {
 		// Counted before the close, so that whoever sees the close sees
 		// the count.
@@ -40,9 +41,11 @@ func (s *Server) handle(conn net.Conn, ip string) {
 	}
 }
 
-// handshake reads the ID line within HandshakeTimeout and releases the
-// handshake slot. It returns the ID and the bytes read past its LF.
-func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok bool) {
+// handshake reads the ID line within HandshakeTimeout (after the TLS
+// handshake, if the node speaks TLS), checks the claim, and releases the
+// handshake slot. It returns the ID, the connection to attach (conn, or
+// the TLS connection over it) and the bytes read past the ID's LF.
+func (s *Server) handshake(conn net.Conn, ip string) (id string, nc net.Conn, pre []byte, ok bool) {
 	defer func() {
 		s.mu.Lock()
 		if s.perIP[ip]--; s.perIP[ip] <= 0 {
@@ -54,9 +57,13 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 	}()
 	remote := conn.RemoteAddr().String()
 	if err := conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
-		return "", nil, false
+		return "", nil, nil, false
 	}
-	id, pre, err := readID(conn, s.cfg.MaxIDLen)
+	sc, ok := s.secure(conn, remote)
+	if !ok {
+		return "", nil, nil, false
+	}
+	id, pre, err := readID(io.MultiReader(bytes.NewReader(sc.pre), sc.conn), s.cfg.MaxIDLen)
 	if err != nil {
 		if errors.Is(err, wire.ErrBadNodeID) {
 			// Escaped: a refused ID may hold invisible characters.
@@ -64,22 +71,33 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, pre []byte, ok 
 		} else {
 			s.rejectHandshake(err, remote)
 		}
-		return "", nil, false
+		return "", nil, nil, false
+	}
+	ap := addrPort(conn.RemoteAddr())
+	if !s.checkClaim(sc, id, ap) {
+		return "", nil, nil, false
 	}
 	if len(s.expect) > 0 && !s.expect[id] {
 		if s.cfg.Strict {
 			s.count(&s.stats.UnknownID, "unknown node ID rejected (strict)", "node", id, "remote", remote)
-			return "", nil, false
+			return "", nil, nil, false
 		}
 		s.count(&s.stats.UnknownID, "unknown node ID accepted (not in the expected set)", "node", id, "remote", remote)
 	}
+	claim := Claim{ID: id, Remote: ap, TLS: sc.tls}
+	if sc.cert != nil {
+		claim.Serial = serialOf(sc.cert)
+	}
+	if !s.admit(claim) {
+		return "", nil, nil, false
+	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
-		return "", nil, false
+		return "", nil, nil, false
 	}
 	s.mu.Lock()
 	s.stats.Handshakes++
 	s.mu.Unlock()
-	return id, pre, true
+	return id, sc.conn, pre, true
 }
 
 // readID reads a node's ID line from r and returns it with the bytes read

@@ -21,10 +21,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-iot/tether/internal/notify"
@@ -47,6 +49,8 @@ type Server struct {
 	log    *slog.Logger
 	expect map[string]bool
 	slots  chan struct{} // handshake slots
+	tlsCfg *tls.Config   // nil: plain TCP only (see Config.TLS)
+	access atomic.Pointer[access]
 
 	ctx    context.Context // cancelled by Close: ends every session
 	cancel context.CancelFunc
@@ -74,7 +78,18 @@ type Stats struct {
 	DuplicateID      uint64 // ID whose link was up: new socket closed
 	PerIPLimit       uint64 // too many handshakes from one address
 	NodeLimit        uint64 // MaxNodes reached
-	Refused          uint64 // Config.Configure failed
+	Refused          uint64 // Config.Configure or Config.Admit failed
+
+	// Access control (Config.TLS, Config.Access, Config.Admit).
+	TLSHandshakes uint64 // TLS handshakes completed
+	TLSFailed     uint64 // TLS handshakes failed, not for the certificate
+	CertInvalid   uint64 // client certificate expired, not yet valid or not signed by the CA
+	CertRevoked   uint64 // certificate revoked (by serial), or a revoked ID claimed
+	NoCert        uint64 // TLS claim without a client certificate
+	CertMismatch  uint64 // client certificate for another ID than claimed
+	PlainRefused  uint64 // plain-TCP claim of a TLS-only ID
+	PinRefused    uint64 // claim from an address the ID is not pinned to
+	Pending       uint64 // claims of IDs waiting for approval (Config.Admit)
 }
 
 // New returns a server; it fails only on an invalid Config.
@@ -95,6 +110,22 @@ func New(cfg Config) (*Server, error) {
 	}
 	for _, id := range cfg.Expected {
 		s.expect[id] = true
+	}
+	if err := s.SetAccess(cfg.Access); err != nil {
+		return nil, err
+	}
+	if cfg.TLS != nil {
+		s.tlsCfg = cfg.TLS.Clone()
+		own := s.tlsCfg.VerifyConnection
+		s.tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := s.verifyConnection(cs); err != nil {
+				return err
+			}
+			if own != nil {
+				return own(cs)
+			}
+			return nil
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil

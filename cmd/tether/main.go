@@ -38,6 +38,8 @@ type env struct {
 var commands = []command{
 	{"serve", "a server: stdin/stdout, MQTT gateway, status page", runServe},
 	{"node", "a node from the shell: stdin lines are sent, received lines printed", runNode},
+	{"ca", "the gateway's CA: TLS credentials for nodes that run Go", runCA},
+	{"nodes", "a gateway's node IDs: pending, approve, deny", runNodes},
 	{"demo", "the four demos of micropython-iot: main, remote, qos, qos-fast", runDemo},
 	{"soak", "simulated nodes through injected outages; reports loss and duplicates", runSoak},
 	{"bench", "latency, throughput and scale figures against raw TCP and MQTT", runBench},

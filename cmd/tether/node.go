@@ -34,7 +34,10 @@ receives until interrupted). Exit status 1: a line could not be sent (too
 long, not UTF-8) or the node was interrupted first; 2: bad flags.
 
 It works against a Tether server (tether serve) and against the original
-micropython-iot server; --timeout must match the server's.
+micropython-iot server; --timeout must match the server's. With --cert,
+--key and --ca (tether ca issue writes them) the link is TLS, for a
+gateway run with --tls: the node checks the gateway's certificate, and
+the gateway checks that the node's names its ID.
 
 Examples:
   echo hello | tether node --id 7 --server 192.168.0.10:8123
@@ -51,6 +54,7 @@ type nodeFlags struct {
 	qos, wait            bool
 	retry, stay          bool
 	maxLine              int
+	cert, key, ca        string
 }
 
 func runNode(ctx context.Context, e *env, args []string) error {
@@ -70,6 +74,9 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&f.reconnect, "reconnect-delay", 0, "shortest pause after an outage before reconnecting (0: 2T, as the original nodes); a random jitter is added")
 	fs.DurationVar(&f.maxReconnect, "max-reconnect-delay", 0, "longest pause between attempts while they fail (0: 8 x reconnect-delay; equal to reconnect-delay: a fixed pause, no jitter nor backoff)")
 	fs.IntVar(&f.maxLine, "max-line", link.DefaultMaxLine, "longest line sent or received, in `bytes`")
+	fs.StringVar(&f.cert, "cert", "", "TLS: this node's certificate `file` (PEM, from tether ca issue); with --key and --ca the link is TLS, and the gateway checks that the certificate names --id")
+	fs.StringVar(&f.key, "key", "", "TLS: this node's key `file` (PEM)")
+	fs.StringVar(&f.ca, "ca", "", "TLS: the gateway's CA certificate `file` (PEM): the node checks the gateway against it")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug, info (state changes), warn, error")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
@@ -96,6 +103,11 @@ func runNode(ctx context.Context, e *env, args []string) error {
 		MaxReconnectDelay: f.maxReconnect,
 		MaxLine:           f.maxLine,
 		Logger:            log,
+	}
+	if f.cert != "" || f.key != "" || f.ca != "" {
+		if cfg.TLS, err = client.LoadTLS(f.cert, f.key, f.ca); err != nil {
+			return fmt.Errorf("%w: give --cert, --key and --ca together (tether ca issue writes them)", err)
+		}
 	}
 	if f.retry {
 		cfg.BadServer = func(ctx context.Context, err error) error {

@@ -67,6 +67,8 @@ type serveFlags struct {
 	queueTotalBytes int64
 	queueNodes      int
 	queueUp         int
+
+	access *accessFlags // serve_access.go
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -92,6 +94,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.IntVar(&f.queueNodes, "queue-max-nodes", gateway.DefaultQueueNodes, "most node `IDs` never seen connected that messages from MQTT are kept for (queue.max_nodes); -1: no bound")
 	fs.IntVar(&f.queueUp, "queue-max-up-messages", gateway.DefaultUpMessages, "most `messages` from one node spooled while the broker cannot take them (queue.max_up_messages); -1: no bound")
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long to wait for the messages sent to the nodes to be acknowledged")
+	f.access = addAccessFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -174,6 +177,7 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 	if bad != nil {
 		return cfg, 0, bad
 	}
+	f.access.apply(f.fs, &cfg)
 	if cfg.Nodes.Strict && len(cfg.Nodes.Expect) == 0 {
 		return cfg, 0, errors.New("--strict needs the expected nodes: add --expect id1,id2")
 	}

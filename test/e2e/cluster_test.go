@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/faultnet"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/pkitest"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -80,7 +82,10 @@ type cluster struct {
 // newCluster starts a server and nodes nodes, each dialing through the
 // proxies chain makes and waiting reconnect (client.Config.ReconnectDelay)
 // after an outage. Everything is closed at the end of the test.
-func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Duration, chain chainFunc) *cluster {
+//
+// With a PKI (at most one), the nodes connect over TLS, each with its own
+// certificate, and the server requires it of every ID.
+func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Duration, chain chainFunc, pk ...*pkitest.PKI) *cluster {
 	t.Helper()
 	c := &cluster{t: t, byID: make(map[string]*node), chk: newChecker()}
 	var ids []string
@@ -90,7 +95,7 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 		c.byID[n.id] = n
 		ids = append(ids, n.id)
 	}
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		Timeout:    T,
 		Expected:   ids,
 		Strict:     true,
@@ -101,7 +106,12 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 				n.watch.event(srvEnd, ev)
 			}
 		},
-	})
+	}
+	if len(pk) > 0 {
+		scfg.TLS = pk[0].Server
+		scfg.Access.TLSRequired = true
+	}
+	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,12 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 		if n.proxies, err = chain(n, ln.Addr().String()); err != nil {
 			t.Fatalf("%s: proxies: %v", n.id, err)
 		}
+		var tc *tls.Config
+		if len(pk) > 0 {
+			tc, _ = pk[0].Node(n.id)
+		}
 		n.cl, err = client.Dial(ctx, client.Config{
+			TLS:            tc,
 			ID:             n.id,
 			Server:         n.front().Addr(),
 			Timeout:        T,

@@ -123,6 +123,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		{"duplicate_id", ss.DuplicateID},
 		{"per_ip_limit", ss.PerIPLimit},
 		{"node_limit", ss.NodeLimit},
+		{"refused", ss.Refused},
+		// Access control (docs/GATEWAY.md, "Access control").
+		{"tls_handshake", ss.TLSFailed},
+		{"cert_invalid", ss.CertInvalid},
+		{"cert_revoked", ss.CertRevoked},
+		{"no_cert", ss.NoCert},
+		{"cert_mismatch", ss.CertMismatch},
+		{"plain_refused", ss.PlainRefused},
+		{"pin_refused", ss.PinRefused},
+		{"pending", ss.Pending},
 	} {
 		counter(descRejected, r.n, r.reason)
 	}

@@ -112,6 +112,7 @@ func (s *Store) loadDepths(tx *bolt.Tx) error {
 		if seenIn(b) {
 			s.seen[string(k)] = true
 		}
+		s.loadAccess(string(k), b)
 		var d Depth
 		if v := b.Get(keyDepth); v != nil {
 			var err error

@@ -69,7 +69,8 @@ type Store struct {
 	// upDepths and upTotal are the same for the up spools.
 	upDepths map[string]Depth
 	upTotal  Depth
-	seen     map[string]bool // nodes that have connected (MarkSeen)
+	seen     map[string]bool  // nodes that have connected (MarkSeen)
+	access   map[string]uint8 // nodes' access flags (SetAccess)
 }
 
 // Item is one queued message for a node.
@@ -97,7 +98,7 @@ func Open(dir string, wait time.Duration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, depths: make(map[string]Depth), upDepths: make(map[string]Depth), seen: make(map[string]bool)}
+	s := &Store{db: db, depths: make(map[string]Depth), upDepths: make(map[string]Depth), seen: make(map[string]bool), access: make(map[string]uint8)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketNodes); err != nil {
 			return err

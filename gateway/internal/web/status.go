@@ -290,6 +290,16 @@ func (s *Server) header(srv *server.Server, links []*link.Link) Header {
 		"duplicate_id": st.DuplicateID,
 		"per_ip_limit": st.PerIPLimit,
 		"node_limit":   st.NodeLimit,
+		"refused":      st.Refused,
+		// Access control (docs/GATEWAY.md, "Access control").
+		"tls_handshake": st.TLSFailed,
+		"cert_invalid":  st.CertInvalid,
+		"cert_revoked":  st.CertRevoked,
+		"no_cert":       st.NoCert,
+		"cert_mismatch": st.CertMismatch,
+		"plain_refused": st.PlainRefused,
+		"pin_refused":   st.PinRefused,
+		"pending":       st.Pending,
 	} {
 		if n > 0 {
 			h.Handshakes.ByReason[reason] = n

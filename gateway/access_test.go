@@ -8,9 +8,9 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
-	"github.com/tether-iot/tether/internal/pki"
 	"github.com/tether-iot/tether/internal/harness/pkitest"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/pki"
 )
 
 // claim is an attacker's claim of id, from a loopback address; it

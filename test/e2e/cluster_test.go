@@ -14,8 +14,8 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/faultnet"
-	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/internal/harness/pkitest"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )

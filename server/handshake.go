@@ -77,12 +77,10 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, nc net.Conn, pr
 	if !s.checkClaim(sc, id, ap) {
 		return "", nil, nil, false
 	}
-	if len(s.expect) > 0 && !s.expect[id] {
-		if s.cfg.Strict {
-			s.count(&s.stats.UnknownID, "unknown node ID rejected (strict)", "node", id, "remote", remote)
-			return "", nil, nil, false
-		}
-		s.count(&s.stats.UnknownID, "unknown node ID accepted (not in the expected set)", "node", id, "remote", remote)
+	unknown := len(s.expect) > 0 && !s.expect[id]
+	if unknown && s.cfg.Strict {
+		s.count(&s.stats.UnknownID, "unknown node ID rejected (strict)", "node", id, "remote", remote)
+		return "", nil, nil, false
 	}
 	claim := Claim{ID: id, Remote: ap, TLS: sc.tls}
 	if sc.cert != nil {
@@ -90,6 +88,9 @@ func (s *Server) handshake(conn net.Conn, ip string) (id string, nc net.Conn, pr
 	}
 	if !s.admit(claim) {
 		return "", nil, nil, false
+	}
+	if unknown {
+		s.count(&s.stats.UnknownID, "unknown node ID accepted (not in the expected set)", "node", id, "remote", remote)
 	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return "", nil, nil, false

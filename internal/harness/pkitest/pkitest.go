@@ -30,9 +30,13 @@ type PKI struct {
 }
 
 // New makes a CA and the gateway's certificate in a temporary directory.
-func New(t testing.TB) *PKI {
+func New(t testing.TB) *PKI { return ForData(t, t.TempDir()) }
+
+// ForData opens (or makes) the CA of the gateway whose data directory is
+// data, as the gateway itself does with tls.enabled.
+func ForData(t testing.TB, data string) *PKI {
 	t.Helper()
-	dir := pki.Dir(t.TempDir())
+	dir := pki.Dir(data)
 	ca, _, err := pki.Ensure(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func oneProxy(n *node, target string) ([]*faultnet.Proxy, error) {
 type cluster struct {
 	t     *testing.T
 	srv   *server.Server
+	addr  string // the server's listener
 	nodes []*node
 	byID  map[string]*node
 	chk   *checker
@@ -110,6 +111,7 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 	if len(pk) > 0 {
 		scfg.TLS = pk[0].Server
 		scfg.Access.TLSRequired = true
+		scfg.Access.RevokedSerials = pk[0].RevokedSerials
 	}
 	srv, err := server.New(scfg)
 	if err != nil {
@@ -120,6 +122,7 @@ func newCluster(ctx context.Context, t *testing.T, nodes int, reconnect time.Dur
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.addr = ln.Addr().String()
 	c.serving.Go(func() { _ = srv.Serve(ln) })
 	t.Cleanup(c.close)
 

@@ -80,14 +80,19 @@ func runOutages(t *testing.T, tc outageTest) {
 	start := time.Now()
 
 	var pk []*pkitest.PKI
+	var bad []badCredential
 	if tc.tls {
-		pk = append(pk, pkitest.New(t))
+		p := pkitest.New(t)
+		pk = append(pk, p)
+		bad = badCredentials(p, tc.nodes)
 	}
 	c := newCluster(ctx, t, tc.nodes, T/2, oneProxy, pk...)
 	stop := make(chan struct{})
 	c.startWriters(ctx, stop, tc.writers, link.QoS(true), link.Wait(tc.wait))
 	var ts tallies
+	stopAttack := c.attack(ctx, bad, sd)
 	c.driveAll(ctx, tc.plan, sd, &ts)
+	stopAttack()
 	c.finish(ctx, stop)
 
 	ups, downs := c.chk.totals()

@@ -27,6 +27,9 @@ type PKI struct {
 	Dir string
 	// Server is the gateway's node-listener TLS config (pki.ServerTLS).
 	Server *tls.Config
+	// RevokedSerials are the serials of the certificates Stolen issued:
+	// put them in the server's revocation list.
+	RevokedSerials []string
 }
 
 // New makes a CA and the gateway's certificate in a temporary directory.
@@ -61,6 +64,15 @@ func (p *PKI) Node(id string) (*tls.Config, string) {
 		p.t.Fatal(err)
 	}
 	return p.config(is), is.Serial
+}
+
+// Stolen returns node id's TLS config with a good certificate whose
+// serial it adds to RevokedSerials.
+func (p *PKI) Stolen(id string) *tls.Config {
+	p.t.Helper()
+	c, serial := p.Node(id)
+	p.RevokedSerials = append(p.RevokedSerials, serial)
+	return c
 }
 
 // NodeFiles writes node id's credentials as tether ca issue does and

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tether-iot/tether/gateway/internal/metrics"
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/internal/pki"
 	"github.com/tether-iot/tether/server"
@@ -363,4 +366,29 @@ func (g *Gateway) issuedIDs() map[string]bool {
 	}
 	a.issued, a.issuedMtime = ids, mtime
 	return ids
+}
+
+var (
+	descPending = prometheus.NewDesc(metrics.Namespace+"_nodes_pending",
+		"Node IDs waiting for approval (nodes.approval), listed by tether nodes pending.", nil, nil)
+	descPendingUnlisted = prometheus.NewDesc(metrics.Namespace+"_nodes_pending_unlisted_total",
+		"New node IDs refused without being listed because the pending list was full (nodes.max_pending).", nil, nil)
+)
+
+// accessCollector exports the approval list's size; the refusals are the
+// server's (tether_handshake_rejections_total).
+type accessCollector struct{ g *Gateway }
+
+func (c accessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPending
+	ch <- descPendingUnlisted
+}
+
+func (c accessCollector) Collect(ch chan<- prometheus.Metric) {
+	a := &c.g.acc
+	a.mu.Lock()
+	n, dropped := len(a.pending), a.pendingDrop
+	a.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(descPendingUnlisted, prometheus.CounterValue, float64(dropped))
 }

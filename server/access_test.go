@@ -129,9 +129,6 @@ func TestClaimsWithoutCredentialsAreRefused(t *testing.T) {
 			if err := <-sent; err != nil {
 				t.Fatal(err)
 			}
-			if st := l.Stats(); st.Connects != 2 {
-				t.Fatalf("pump1's link attached %d sockets, want 2 (the attacker's never)", st.Connects)
-			}
 		})
 	}
 }

@@ -26,7 +26,7 @@ without it. Original MicroPython nodes keep plain TCP.
   tether ca issue --id pump1 [--out pump1/] [--days 825]
       issue node pump1's credentials: pump1/node.pem, pump1/node-key.pem,
       pump1/ca.pem, for tether node --cert --key --ca (or client.LoadTLS);
-      from then on pump1 cannot connect over plain TCP
+      from then on a gateway run with --tls refuses pump1 over plain TCP
   tether ca list
       the node certificates issued: serial, ID, expiry
 

@@ -33,6 +33,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tether-iot/tether/internal/wire"
 )
 
 // ServerName is the name every gateway certificate carries, and that
@@ -178,8 +180,8 @@ type Issued struct {
 // IssueNode issues a client certificate for node id, valid for valid
 // (NodeValidity if zero), and keeps a copy in issued/.
 func (ca *CA) IssueNode(id string, valid time.Duration) (Issued, error) {
-	if id == "" {
-		return Issued{}, errors.New("pki: empty node ID")
+	if err := wire.CheckNodeID(id, 0); err != nil {
+		return Issued{}, fmt.Errorf("pki: %w", err)
 	}
 	if valid == 0 {
 		valid = NodeValidity

@@ -7,6 +7,7 @@ package gateway
 // learns and keeps in the store (admit).
 
 import (
+	"container/list"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -143,11 +144,12 @@ type accessState struct {
 	caDir string // the gateway's CA, if it uses its own
 
 	mu          sync.Mutex
-	pending     map[string]*PendingNode
-	issued      map[string]bool // IDs the gateway's CA issued a certificate for
-	issuedMtime time.Time       // of the issued/ directory when last read
-	pendingFull episode         // new IDs not listed: the pending list is full
-	pendingDrop uint64          // such IDs, in all
+	pending     map[string]*list.Element // of lru, whose values are *PendingNode
+	lru         list.List                // the pending IDs, most recently claimed first
+	issued      map[string]bool          // IDs the gateway's CA issued a certificate for
+	issuedMtime time.Time                // of the issued/ directory when last read
+	pendingFull episode                  // the pending list is full: IDs dropped from it
+	pendingDrop uint64                   // IDs dropped from the full list, in all
 }
 
 // PendingNode is a node ID waiting for approval (Config.Nodes.Approval):
@@ -165,7 +167,7 @@ type PendingNode struct {
 // config; it makes the gateway's CA on first use.
 func (g *Gateway) setupAccess(scfg *server.Config) error {
 	c := g.cfg
-	g.acc.pending = make(map[string]*PendingNode)
+	g.acc.pending = make(map[string]*list.Element)
 	scfg.Access = c.serverAccess()
 	scfg.Admit = g.admit
 	if !c.TLS.Enabled {
@@ -210,6 +212,9 @@ func (g *Gateway) setupAccess(scfg *server.Config) error {
 // (TLS-only IDs) and approval mode.
 func (g *Gateway) admit(c server.Claim) error {
 	flags := g.st.Access(c.ID)
+	if flags&store.FlagDenied != 0 {
+		return errors.New("denied by an operator (tether nodes approve lifts it)")
+	}
 	if c.TLS {
 		if flags&store.FlagTLS == 0 {
 			if err := g.st.SetAccess(c.ID, store.FlagTLS, 0); err != nil {
@@ -230,60 +235,66 @@ func (g *Gateway) admit(c server.Claim) error {
 	if !g.cfg.Nodes.Approval || g.expect[c.ID] || g.st.Seen(c.ID) || flags&store.FlagApproved != 0 {
 		return nil
 	}
-	if flags&store.FlagDenied != 0 {
-		return errors.New("denied by an operator (tether nodes approve lifts it)")
-	}
 	g.pend(c)
 	return server.ErrPending
 }
 
-// pend lists a claim of an ID waiting for approval.
+// pend lists a claim of an ID waiting for approval. The list is bounded
+// (Config.Nodes.MaxPending): when it is full, the ID claimed least
+// recently is dropped from it (counted), so that a flood of made-up IDs
+// cannot keep a real node, which retries every 32 s at most, off the
+// list for good.
 func (g *Gateway) pend(c server.Claim) {
 	a := &g.acc
 	now := time.Now()
+	max := g.cfg.Nodes.MaxPending
+	var dropped string
 	a.mu.Lock()
-	p := a.pending[c.ID]
-	if p == nil {
-		max := g.cfg.Nodes.MaxPending
-		if len(a.pending) >= max {
+	e := a.pending[c.ID]
+	if e == nil {
+		if a.lru.Len() >= max {
+			old := a.lru.Remove(a.lru.Back()).(*PendingNode)
+			delete(a.pending, old.ID)
 			a.pendingDrop++
-			a.mu.Unlock()
-			if a.pendingFull.hit() {
-				g.log.Warn("approval: the pending list is full; new node IDs are refused without being listed until some are approved or denied",
-					"node", c.ID, "remote", c.Remote.String(), "max_pending", max)
-			}
-			return
+			dropped = old.ID
 		}
-		p = &PendingNode{ID: c.ID, First: now}
-		a.pending[c.ID] = p
+		e = a.lru.PushFront(&PendingNode{ID: c.ID, First: now})
+		a.pending[c.ID] = e
+	} else {
+		a.lru.MoveToFront(e)
+	}
+	p := e.Value.(*PendingNode)
+	p.Remote, p.TLS, p.Last = c.Remote.String(), c.TLS, now
+	p.Attempts++
+	first := p.Attempts == 1
+	a.mu.Unlock()
+	switch {
+	case dropped != "":
+		if a.pendingFull.hit() {
+			g.log.Warn("approval: the pending list is full: the IDs claimed least recently are dropped from it (a real node comes back at its next attempt); new IDs are not logged each until it has room",
+				"node", c.ID, "dropped", dropped, "remote", c.Remote.String(), "max_pending", max)
+		}
+	case first && !a.pendingFull.active():
 		g.log.Warn("approval: a node ID never seen before waits for approval: tether nodes approve ID, the status page, or MQTT",
 			"node", c.ID, "remote", c.Remote.String(), "tls", c.TLS)
 	}
-	p.Remote, p.TLS, p.Last = c.Remote.String(), c.TLS, now
-	p.Attempts++
-	a.mu.Unlock()
 }
 
-// Pending returns the node IDs waiting for approval, oldest first.
+// Pending returns the node IDs waiting for approval, the most recently
+// claimed first.
 func (g *Gateway) Pending() []PendingNode {
 	a := &g.acc
 	a.mu.Lock()
-	ps := make([]PendingNode, 0, len(a.pending))
-	for _, p := range a.pending {
-		ps = append(ps, *p)
+	ps := make([]PendingNode, 0, a.lru.Len())
+	for e := a.lru.Front(); e != nil; e = e.Next() {
+		ps = append(ps, *e.Value.(*PendingNode))
 	}
 	a.mu.Unlock()
-	slices.SortFunc(ps, func(x, y PendingNode) int {
-		if c := x.First.Compare(y.First); c != 0 {
-			return c
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
 	return ps
 }
 
-// PendingDropped returns how many new IDs were refused without being
-// listed because the pending list was full.
+// PendingDropped returns how many IDs were dropped from the pending
+// list because it was full (see Config.Nodes.MaxPending).
 func (g *Gateway) PendingDropped() uint64 {
 	g.acc.mu.Lock()
 	defer g.acc.mu.Unlock()
@@ -304,8 +315,9 @@ func (g *Gateway) Approve(id string) error {
 	return nil
 }
 
-// Deny refuses node id's claims from now on without listing it as
-// pending (approval mode); Approve lifts it. It is kept in the store.
+// Deny refuses node id's claims from now on, whatever they present and in
+// any mode, without listing it as pending; Approve lifts it. It is kept
+// in the store.
 func (g *Gateway) Deny(id string) error {
 	if err := checkID(id); err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -321,11 +333,14 @@ func (g *Gateway) Deny(id string) error {
 func (g *Gateway) unpend(id string) {
 	a := &g.acc
 	a.mu.Lock()
-	delete(a.pending, id)
-	left := len(a.pending)
+	if e := a.pending[id]; e != nil {
+		a.lru.Remove(e)
+		delete(a.pending, id)
+	}
+	left := a.lru.Len()
 	a.mu.Unlock()
 	if n, ended := a.pendingFull.end(func() bool { return left < g.cfg.Nodes.MaxPending }); ended {
-		g.log.Info("approval: the pending list has room again", "refused_unlisted", n)
+		g.log.Info("approval: the pending list has room again", "dropped", n)
 	}
 }
 
@@ -371,8 +386,8 @@ func (g *Gateway) issuedIDs() map[string]bool {
 var (
 	descPending = prometheus.NewDesc(metrics.Namespace+"_nodes_pending",
 		"Node IDs waiting for approval (nodes.approval), listed by tether nodes pending.", nil, nil)
-	descPendingUnlisted = prometheus.NewDesc(metrics.Namespace+"_nodes_pending_unlisted_total",
-		"New node IDs refused without being listed because the pending list was full (nodes.max_pending).", nil, nil)
+	descPendingDropped = prometheus.NewDesc(metrics.Namespace+"_nodes_pending_dropped_total",
+		"Node IDs dropped from the pending list because it was full (nodes.max_pending): the least recently claimed first.", nil, nil)
 )
 
 // accessCollector exports the approval list's size; the refusals are the
@@ -381,14 +396,14 @@ type accessCollector struct{ g *Gateway }
 
 func (c accessCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPending
-	ch <- descPendingUnlisted
+	ch <- descPendingDropped
 }
 
 func (c accessCollector) Collect(ch chan<- prometheus.Metric) {
 	a := &c.g.acc
 	a.mu.Lock()
-	n, dropped := len(a.pending), a.pendingDrop
+	n, dropped := a.lru.Len(), a.pendingDrop
 	a.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(descPendingUnlisted, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(descPendingDropped, prometheus.CounterValue, float64(dropped))
 }

@@ -108,8 +108,9 @@ type NodesConfig struct {
 	// MQTT (<prefix>/$admin/<name>/approve). A node with a certificate
 	// from the gateway's CA needs no approval.
 	Approval bool `yaml:"approval"`
-	// MaxPending bounds the IDs listed as pending; past it new IDs are
-	// refused without being listed (counted, logged). Zero means 100.
+	// MaxPending bounds the IDs listed as pending; when it is full, the
+	// ID claimed least recently is dropped from the list (counted,
+	// logged once per episode). Zero means 100.
 	MaxPending int `yaml:"max_pending"`
 }
 

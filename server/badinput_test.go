@@ -27,17 +27,26 @@ func rawConn(t *testing.T, from, addr string) net.Conn {
 	return c
 }
 
-// waitClosed reads c until the server closes it.
+// waitClosed reads c until the server closes it. It calls t.Fatal: call
+// it from the test's goroutine only (see readUntilClosed).
 func waitClosed(t *testing.T, c net.Conn) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := readUntilClosed(c, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readUntilClosed reads c until the server closes it, or fails after
+// limit.
+func readUntilClosed(c net.Conn, limit time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(limit))
 	buf := make([]byte, 64)
 	for {
 		if _, err := c.Read(buf); err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Fatal("server did not close the connection")
+				return errors.New("server did not close the connection")
 			}
-			return
+			return nil
 		}
 	}
 }
@@ -83,17 +92,33 @@ func TestBadHandshakes(t *testing.T) {
 
 // Hundreds of silent connections from one address do not stop a node
 // from another address connecting and exchanging messages at once; the
-// excess beyond the per-address limit is closed at once and counted.
+// excess beyond the per-address limit is closed at once and counted. (The
+// handshake timeout is an hour: no real time passes waiting for it here;
+// TestBadHandshakes counts a silent peer's timeout.)
 func TestConnectionFlood(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	T := 2 * time.Second
-	srv, addr := serve(t, server.Config{Timeout: T, MaxHandshakesPerIP: 32})
-	var flood []net.Conn
-	for range 300 {
-		flood = append(flood, rawConn(t, "127.0.0.2", addr))
+	const flood, limit = 300, 32
+	srv, addr := serve(t, server.Config{Timeout: 2 * time.Second, HandshakeTimeout: time.Hour, MaxHandshakesPerIP: limit})
+	var conns []net.Conn
+	for range flood {
+		conns = append(conns, rawConn(t, "127.0.0.2", addr))
 	}
-	c := dial(t, ctx, client.Config{ID: "n1", Server: addr, Timeout: T})
+	// Each flood connection is read until it closes: the excess when the
+	// server closes it, the others when the test does, at its end.
+	closed := make(chan error, flood)
+	var wg sync.WaitGroup
+	for _, fc := range conns {
+		wg.Go(func() { closed <- readUntilClosed(fc, time.Hour) })
+	}
+	defer func() {
+		for _, fc := range conns {
+			fc.Close()
+		}
+		wg.Wait()
+	}()
+
+	c := dial(t, ctx, client.Config{ID: "n1", Server: addr, Timeout: 2 * time.Second})
 	node, err := srv.Node(ctx, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -104,17 +129,20 @@ func TestConnectionFlood(t *testing.T) {
 	if got, err := node.ReadLine(ctx); err != nil || got != "through the flood" {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	var wg sync.WaitGroup
-	for _, fc := range flood {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			waitClosed(t, fc)
-		}()
+	for range flood - limit {
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the connections past the limit were not all closed: %v", ctx.Err())
+		}
 	}
-	wg.Wait()
+	// The listener accepts in order: n1, dialed last, was accepted after
+	// every flood connection had been counted or admitted.
 	st := srv.Stats()
-	if st.PerIPLimit != 300-32 || st.HandshakeTimeout != 32 {
+	if st.PerIPLimit != flood-limit || st.HandshakeTimeout != 0 || st.Handshakes != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

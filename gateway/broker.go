@@ -6,6 +6,7 @@ import (
 
 	"github.com/tether-iot/tether/gateway/internal/bus"
 	"github.com/tether-iot/tether/gateway/internal/store"
+	"github.com/tether-iot/tether/internal/rarelog"
 )
 
 // fromBroker takes a message published on a node's down topic: a qos
@@ -27,7 +28,7 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 	if err := g.checkSend(id, payload); err != nil {
 		g.drop(g.lookupNode(id), dropInvalid)
 		// Rarely: a flood of bad messages must not flood the log.
-		if n := g.stats.dropped[dropInvalid].Load(); n <= 8 || n&(n-1) == 0 {
+		if n := g.stats.dropped[dropInvalid].Load(); rarelog.Due(n) {
 			g.log.Warn("MQTT message for a node dropped", "topic", strconv.QuoteToASCII(m.Topic), "err", err, "count", n)
 		}
 		return nil

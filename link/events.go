@@ -2,6 +2,8 @@ package link
 
 import (
 	"time"
+
+	"github.com/tether-iot/tether/internal/rarelog"
 )
 
 // EventKind tells the events of a link apart.
@@ -119,10 +121,7 @@ func (l *Link) Stop(ch chan<- Event) {
 	delete(l.subs, ch)
 }
 
-// logBad logs bad input at a decreasing rate: the first few occurrences,
-// then each power of two, so that a hostile peer cannot flood the log.
+// logBad logs bad input from the peer at a decreasing rate (see rarelog).
 func (l *Link) logBad(count uint64, msg string, args ...any) {
-	if count <= 8 || count&(count-1) == 0 {
-		l.log.Warn(msg, append([]any{"node", l.cfg.ID, "count", count}, args...)...)
-	}
+	rarelog.Warn(l.log, count, msg, append([]any{"node", l.cfg.ID}, args...)...)
 }

@@ -2,21 +2,19 @@ package link
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
 	"time"
-)
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+	"github.com/tether-iot/tether/internal/harness/testutil"
+)
 
 // newLink makes a link closed at the end of the test.
 func newLink(t testing.TB, cfg Config) *Link {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.Logger()
 	}
 	l, err := New(cfg)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -57,8 +58,8 @@ func TestBadHandshakes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	T := 300 * time.Millisecond
-	srv, addr := serve(t, server.Config{Timeout: T, Expected: []string{"good"}, Strict: true})
-	c := dial(t, ctx, client.Config{ID: "good", Server: addr, Timeout: T})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, Expected: []string{"good"}, Strict: true})
+	c := tethertest.Dial(t, ctx, client.Config{ID: "good", Server: addr, Timeout: T})
 	node, err := srv.Node(ctx, "good")
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestConnectionFlood(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const flood, limit = 300, 32
-	srv, addr := serve(t, server.Config{Timeout: 2 * time.Second, HandshakeTimeout: time.Hour, MaxHandshakesPerIP: limit})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: 2 * time.Second, HandshakeTimeout: time.Hour, MaxHandshakesPerIP: limit})
 	var conns []net.Conn
 	for range flood {
 		conns = append(conns, rawConn(t, "127.0.0.2", addr))
@@ -118,7 +119,7 @@ func TestConnectionFlood(t *testing.T) {
 		wg.Wait()
 	}()
 
-	c := dial(t, ctx, client.Config{ID: "n1", Server: addr, Timeout: 2 * time.Second})
+	c := tethertest.Dial(t, ctx, client.Config{ID: "n1", Server: addr, Timeout: 2 * time.Second})
 	node, err := srv.Node(ctx, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +154,8 @@ func TestDuplicateID(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	T := 2 * time.Second
-	srv, addr := serve(t, server.Config{Timeout: T})
-	c := dial(t, ctx, client.Config{ID: "dup", Server: addr, Timeout: T})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T})
+	c := tethertest.Dial(t, ctx, client.Config{ID: "dup", Server: addr, Timeout: T})
 	node, err := srv.Node(ctx, "dup")
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestDuplicateID(t *testing.T) {
 func TestBytesAfterID(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, addr := serve(t, server.Config{Timeout: time.Second, WritePause: -1})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: time.Second, WritePause: -1})
 	rc := rawConn(t, "127.0.0.1", addr)
 	rc.Write([]byte("fast\n00hello\n"))
 	node, err := srv.Node(ctx, "fast")
@@ -208,7 +209,7 @@ func TestBytesAfterID(t *testing.T) {
 
 // Close does not wait for silent connections to time out.
 func TestCloseDuringHandshakes(t *testing.T) {
-	srv, addr := serve(t, server.Config{Timeout: time.Hour})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: time.Hour})
 	for range 10 {
 		rawConn(t, "127.0.0.1", addr)
 	}
@@ -228,7 +229,7 @@ func TestCloseDuringHandshakes(t *testing.T) {
 func TestConfigureRefuses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, addr := serve(t, server.Config{Configure: func(id string, c *link.Config) error {
+	srv, addr := tethertest.NewServer(t, server.Config{Configure: func(id string, c *link.Config) error {
 		if id == "broken" {
 			return errors.New("saved state unreadable")
 		}
@@ -237,7 +238,7 @@ func TestConfigureRefuses(t *testing.T) {
 	rc := rawConn(t, "127.0.0.1", addr)
 	rc.Write([]byte("broken\n"))
 	waitClosed(t, rc)
-	dial(t, ctx, client.Config{ID: "fine", Server: addr})
+	tethertest.Dial(t, ctx, client.Config{ID: "fine", Server: addr})
 	if _, err := srv.Node(ctx, "fine"); err != nil {
 		t.Fatal(err)
 	}

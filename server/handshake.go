@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tether-iot/tether/internal/rarelog"
 	"github.com/tether-iot/tether/internal/wire"
 	"github.com/tether-iot/tether/link"
 )
@@ -37,7 +38,7 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		n := s.stats.DuplicateID
 		s.mu.Unlock()
 		conn.Close()
-		logRare(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String())
+		rarelog.Warn(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String())
 	}
 }
 
@@ -137,7 +138,7 @@ func (s *Server) count(c *uint64, msg string, args ...any) {
 	*c++
 	n := *c
 	s.mu.Unlock()
-	logRare(s.log, n, msg, args...)
+	rarelog.Warn(s.log, n, msg, args...)
 }
 
 func truncated(id string) string {

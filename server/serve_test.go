@@ -9,6 +9,7 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -29,7 +30,7 @@ func TestServeListeners(t *testing.T) {
 	go func() { done1 <- srv.Serve(ln1) }()
 	go func() { done2 <- srv.Serve(ln2) }()
 
-	c1 := dial(t, ctx, client.Config{ID: "one", Server: ln1.Addr().String()})
+	c1 := tethertest.Dial(t, ctx, client.Config{ID: "one", Server: ln1.Addr().String()})
 	one, err := srv.Node(ctx, "one")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func TestServeListeners(t *testing.T) {
 	if err := <-done1; err == nil || errors.Is(err, server.ErrServerClosed) || !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Serve of a listener closed by its owner: %v, want its error", err)
 	}
-	c2 := dial(t, ctx, client.Config{ID: "two", Server: ln2.Addr().String()})
+	c2 := tethertest.Dial(t, ctx, client.Config{ID: "two", Server: ln2.Addr().String()})
 	two, err := srv.Node(ctx, "two")
 	if err != nil {
 		t.Fatalf("the other listener no longer serves: %v", err)

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/internal/notify"
+	"github.com/tether-iot/tether/internal/rarelog"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -212,7 +213,7 @@ func (s *Server) acceptLoop(ln net.Listener) error {
 			s.mu.Unlock()
 			<-s.slots
 			conn.Close()
-			logRare(s.log, n, "too many handshakes from one address: connection closed", "remote", ip, "limit", s.cfg.MaxHandshakesPerIP)
+			rarelog.Warn(s.log, n, "too many handshakes from one address: connection closed", "remote", ip, "limit", s.cfg.MaxHandshakesPerIP)
 			continue
 		}
 		s.perIP[ip]++
@@ -232,14 +233,6 @@ func hostOf(a net.Addr) string {
 		return a.String()
 	}
 	return host
-}
-
-// logRare logs the first few occurrences of a counted event, then each
-// power of two, so that a flood cannot flood the log too.
-func logRare(log *slog.Logger, count uint64, msg string, args ...any) {
-	if count <= 8 || count&(count-1) == 0 {
-		log.Warn(msg, append(args, "count", count)...)
-	}
 }
 
 // Close closes the listeners and every link, and waits for the server's

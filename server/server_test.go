@@ -8,57 +8,20 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
-	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
-
-// serve starts a server on a loopback port; it is closed at the end of the test.
-func serve(t *testing.T, cfg server.Config) (*server.Server, string) {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testutil.Logger()
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := testutil.Listen(t)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return srv, ln.Addr().String()
-}
-
-func dial(t *testing.T, ctx context.Context, cfg client.Config) *client.Client {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testutil.Logger()
-	}
-	c, err := client.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestServerClientExchange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	T := 500 * time.Millisecond
-	srv, addr := serve(t, server.Config{Timeout: T, Expected: []string{"a", "b"}})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, Expected: []string{"a", "b"}})
 	ids := []string{"a", "b"}
 	clients := map[string]*client.Client{}
 	for _, id := range ids {
-		clients[id] = dial(t, ctx, client.Config{ID: id, Server: addr, Timeout: T})
+		clients[id] = tethertest.Dial(t, ctx, client.Config{ID: id, Server: addr, Timeout: T})
 	}
 	if err := srv.WaitAll(ctx); err != nil {
 		t.Fatal(err)
@@ -125,8 +88,8 @@ func TestShutdownDrains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	T := 300 * time.Millisecond
-	srv, addr := serve(t, server.Config{Timeout: T})
-	c := dial(t, ctx, client.Config{ID: "d", Server: addr, Timeout: T})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T})
+	c := tethertest.Dial(t, ctx, client.Config{ID: "d", Server: addr, Timeout: T})
 	node, err := srv.Node(ctx, "d")
 	if err != nil {
 		t.Fatal(err)

@@ -5,48 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tether-iot/tether/client"
-	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
-
-// serve starts srv on a loopback port until the end of the test and
-// returns its address.
-func serve(t *testing.T, srv *server.Server) string {
-	t.Helper()
-	ln := testutil.Listen(t)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
-// dial connects a Go node and waits until its link is up.
-func dial(t *testing.T, ctx context.Context, id, addr string, T time.Duration) *client.Client {
-	t.Helper()
-	c, err := client.Dial(ctx, client.Config{ID: id, Server: addr, Timeout: T, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.WaitUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // takeDown closes c and waits until the server's link of node id has
 // seen the outage.

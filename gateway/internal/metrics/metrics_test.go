@@ -10,8 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway/internal/metrics"
 	tutil "github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -30,10 +32,10 @@ func TestScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	col.SetServer(srv)
-	addr := serve(t, srv)
+	addr := tethertest.Serve(t, srv)
 
-	a := dial(t, ctx, "a", addr, T)
-	b := dial(t, ctx, "bb", addr, T)
+	a := tethertest.DialUp(t, ctx, client.Config{ID: "a", Server: addr, Timeout: T})
+	b := tethertest.DialUp(t, ctx, client.Config{ID: "bb", Server: addr, Timeout: T})
 	na, err := srv.Lookup("a")
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway/internal/metrics"
 	tutil "github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -24,9 +26,9 @@ func TestNodeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serve(t, srv)
-	a := dial(t, ctx, "a", addr, T)
-	dial(t, ctx, "b", addr, T)
+	addr := tethertest.Serve(t, srv)
+	a := tethertest.DialUp(t, ctx, client.Config{ID: "a", Server: addr, Timeout: T})
+	tethertest.DialUp(t, ctx, client.Config{ID: "b", Server: addr, Timeout: T})
 	na, err := srv.Lookup("a")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway/internal/web"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -72,14 +73,7 @@ func (e *env) dial(t *testing.T, ctx context.Context, id string) *client.Client 
 
 func (e *env) dialT(t *testing.T, ctx context.Context, id string, T time.Duration, heartbeat func(bool)) *client.Client {
 	t.Helper()
-	c, err := client.Dial(ctx, client.Config{ID: id, Server: e.addr, Timeout: T, Heartbeat: heartbeat, Logger: testutil.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.WaitUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := tethertest.DialUp(t, ctx, client.Config{ID: id, Server: e.addr, Timeout: T, Heartbeat: heartbeat})
 	if err := e.srv.Wait(ctx, id); err != nil {
 		t.Fatal(err)
 	}

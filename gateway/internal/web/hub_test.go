@@ -3,12 +3,14 @@ package web
 import (
 	"bytes"
 	"testing"
+
+	"github.com/tether-iot/tether/internal/harness/testutil"
 )
 
 // TestSlowSubscriber: a subscriber whose queue is full is dropped, and the
 // others still get every message.
 func TestSlowSubscriber(t *testing.T) {
-	s, err := New(Config{SubscriberQueue: 2, Logger: discard()})
+	s, err := New(Config{SubscriberQueue: 2, Logger: testutil.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

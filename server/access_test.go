@@ -11,6 +11,7 @@ import (
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/pkitest"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/harness/tethertest"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
@@ -22,10 +23,10 @@ func TestTLSNodeAndPlainNodeShareThePort(t *testing.T) {
 	defer cancel()
 	p := pkitest.New(t)
 	T := 300 * time.Millisecond
-	srv, addr := serve(t, server.Config{Timeout: T, TLS: p.Server, Access: server.Access{TLSOnly: []string{"pump1"}}})
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, TLS: p.Server, Access: server.Access{TLSOnly: []string{"pump1"}}})
 	tc, _ := p.Node("pump1")
-	secure := dial(t, ctx, client.Config{ID: "pump1", Server: addr, Timeout: T, TLS: tc})
-	plain := dial(t, ctx, client.Config{ID: "legacy", Server: addr, Timeout: T})
+	secure := tethertest.Dial(t, ctx, client.Config{ID: "pump1", Server: addr, Timeout: T, TLS: tc})
+	plain := tethertest.Dial(t, ctx, client.Config{ID: "legacy", Server: addr, Timeout: T})
 	for _, c := range []*client.Client{secure, plain} {
 		if err := c.Write(ctx, "hello from "+c.ID()); err != nil {
 			t.Fatal(err)
@@ -83,7 +84,7 @@ func TestClaimsWithoutCredentialsAreRefused(t *testing.T) {
 				Pins:           map[string][]netip.Prefix{"pump1": {netip.MustParsePrefix("127.0.0.1/32")}},
 			}
 			T := 300 * time.Millisecond
-			srv, addr := serve(t, server.Config{Timeout: T, TLS: p.Server, Access: acc})
+			srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, TLS: p.Server, Access: acc})
 			var tc *tls.Config
 			switch {
 			case a.tls != nil:
@@ -122,7 +123,7 @@ func TestClaimsWithoutCredentialsAreRefused(t *testing.T) {
 				t.Fatalf("counter moved by %d, want 1; stats %+v", got, srv.Stats())
 			}
 			// The real pump1 comes back and gets its message, once.
-			c2 := dial(t, ctx, client.Config{ID: "pump1", Server: addr, Timeout: T, TLS: good})
+			c2 := tethertest.Dial(t, ctx, client.Config{ID: "pump1", Server: addr, Timeout: T, TLS: good})
 			if got, err := c2.ReadLine(ctx); err != nil || got != "secret for pump1" {
 				t.Fatalf("got %q, %v", got, err)
 			}
@@ -140,7 +141,7 @@ func TestAccessRules(t *testing.T) {
 	defer cancel()
 	p := pkitest.New(t)
 	T := 300 * time.Millisecond
-	srv, addr := serve(t, server.Config{Timeout: T, TLS: p.Server, Access: server.Access{
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, TLS: p.Server, Access: server.Access{
 		TLSRequired: true,
 		RevokedIDs:  []string{"lost"},
 		AllowFrom:   []netip.Prefix{netip.MustParsePrefix("127.0.0.0/30")},
@@ -181,7 +182,7 @@ func TestAdmitPending(t *testing.T) {
 	defer cancel()
 	approved := map[string]bool{"known": true}
 	var claims []server.Claim
-	srv, addr := serve(t, server.Config{Timeout: 300 * time.Millisecond, Admit: func(c server.Claim) error {
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: 300 * time.Millisecond, Admit: func(c server.Claim) error {
 		claims = append(claims, c) // the handshakes below are one at a time
 		if approved[c.ID] {
 			return nil

@@ -15,6 +15,12 @@ var (
 		"MQTT clients the embedded broker disconnected for a packet larger than mqtt.embedded.max_packet.", nil, nil)
 	descMQTTRetainRefused = prometheus.NewDesc(metrics.Namespace+"_mqtt_retain_refused_total",
 		"Messages of MQTT clients delivered but not retained: the clients' retained messages were at their bound.", nil, nil)
+	descMQTTRefusedLogins = prometheus.NewDesc(metrics.Namespace+"_mqtt_refused_logins_total",
+		"Connections the embedded broker refused: anonymous on a listener that needs users, unknown user, wrong password.", nil, nil)
+	descMQTTRefusedWrites = prometheus.NewDesc(metrics.Namespace+"_mqtt_refused_writes_total",
+		"Publishes the embedded broker refused: the gateway's own topics, or no write right (mqtt.embedded.acl).", nil, nil)
+	descMQTTRefusedReads = prometheus.NewDesc(metrics.Namespace+"_mqtt_refused_reads_total",
+		"Subscriptions (and deliveries) the embedded broker refused for want of the read right (mqtt.embedded.acl).", nil, nil)
 	descMQTTSubsRefused = prometheus.NewDesc(metrics.Namespace+"_mqtt_subscriptions_refused_total",
 		"Subscriptions the embedded broker refused: the client's or all clients' subscriptions were at their bound.", nil, nil)
 )
@@ -28,6 +34,9 @@ func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descMQTTTooLarge
 	ch <- descMQTTRetainRefused
 	ch <- descMQTTSubsRefused
+	ch <- descMQTTRefusedLogins
+	ch <- descMQTTRefusedWrites
+	ch <- descMQTTRefusedReads
 }
 
 func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -45,4 +54,7 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMQTTTooLarge, prometheus.CounterValue, float64(s.TooLarge))
 	ch <- prometheus.MustNewConstMetric(descMQTTRetainRefused, prometheus.CounterValue, float64(s.RetainRefused))
 	ch <- prometheus.MustNewConstMetric(descMQTTSubsRefused, prometheus.CounterValue, float64(s.SubscriptionsRefused))
+	ch <- prometheus.MustNewConstMetric(descMQTTRefusedLogins, prometheus.CounterValue, float64(s.RefusedLogins))
+	ch <- prometheus.MustNewConstMetric(descMQTTRefusedWrites, prometheus.CounterValue, float64(s.RefusedWrites))
+	ch <- prometheus.MustNewConstMetric(descMQTTRefusedReads, prometheus.CounterValue, float64(s.RefusedReads))
 }

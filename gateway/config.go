@@ -170,7 +170,8 @@ type MQTTConfig struct {
 	// Empty means the embedded broker; "none" means no MQTT at all.
 	Broker string `yaml:"broker"`
 	// Listen is the embedded broker's TCP address. Empty means
-	// 127.0.0.1:1883 (this machine only: it has no authentication);
+	// 127.0.0.1:1883 (this machine only: anonymous clients are accepted;
+	// any other address needs users, see EmbeddedBrokerConfig);
 	// "none" means no listener (only the gateway itself uses it).
 	Listen string `yaml:"listen"`
 	// Prefix is the first level of every topic; empty means "tether".

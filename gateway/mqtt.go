@@ -80,6 +80,14 @@ func (g *Gateway) startBus(ctx context.Context) error {
 	case BrokerNone:
 		return nil
 	case "":
+		var auth *bus.Auth
+		if m.Listen != BrokerNone {
+			a, err := g.embeddedAuth()
+			if err != nil {
+				return err
+			}
+			auth = a
+		}
 		var ln net.Listener
 		if m.Listen != BrokerNone {
 			var lc net.ListenConfig
@@ -97,6 +105,7 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			Path:      g.cfg.brokerDB(),
 
 			GatewayTopic: g.topics.gatewayOnly,
+			Auth:         auth,
 		})
 		if err != nil {
 			if ln != nil {

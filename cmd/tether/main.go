@@ -43,6 +43,7 @@ var commands = []command{
 	{"demo", "the four demos of micropython-iot: main, remote, qos, qos-fast", runDemo},
 	{"soak", "simulated nodes through injected outages; reports loss and duplicates", runSoak},
 	{"bench", "latency, throughput and scale figures against raw TCP and MQTT", runBench},
+	{"mqtt", "the embedded broker's users: tether mqtt passwd FILE USER", runMQTT},
 }
 
 // lookup returns the command called name, or nil.

@@ -45,7 +45,8 @@ Flags (they override the config file):
 `
 
 type serveFlags struct {
-	fs *flag.FlagSet
+	mqtt mqttFlags // the embedded broker's (serve_mqtt.go)
+	fs   *flag.FlagSet
 
 	config     string
 	addr       string
@@ -93,6 +94,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.Int64Var(&f.queueTotalBytes, "queue-max-total-bytes", gateway.DefaultQueueTotalBytes, "most payload `bytes` queued for all nodes together (queue.max_total_bytes); -1: no bound")
 	fs.IntVar(&f.queueNodes, "queue-max-nodes", gateway.DefaultQueueNodes, "most node `IDs` never seen connected that messages from MQTT are kept for (queue.max_nodes); -1: no bound")
 	fs.IntVar(&f.queueUp, "queue-max-up-messages", gateway.DefaultUpMessages, "most `messages` from one node spooled while the broker cannot take them (queue.max_up_messages); -1: no bound")
+	f.mqtt.register(fs) // serve_mqtt.go
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long to wait for the messages sent to the nodes to be acknowledged")
 	f.access = addAccessFlags(fs)
 	fs.Usage = func() {
@@ -172,6 +174,8 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 			cfg.Queue.MaxNodes = f.queueNodes
 		case "queue-max-up-messages":
 			cfg.Queue.MaxUpMessages = f.queueUp
+		default:
+			f.mqtt.apply(fl.Name, &cfg)
 		}
 	})
 	if bad != nil {

@@ -5,11 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-iot/tether/gateway"
 )
 
 // Attacks on the embedded MQTT broker: a subscriber that stops reading,
@@ -68,18 +72,19 @@ func (h *harness) metricValue(t *testing.T, name string) float64 {
 }
 
 // TestStalledSubscriber (issue 10.1): an MQTT client subscribes to # with
-// QoS 1 and stops reading while another floods 8.75 MB through the
-// broker. The honest node's messages keep flowing both ways; the stalled
+// QoS 1 and stops reading while another floods 6 MB through the broker
+// (120 messages of 50 kB: more than the stalled socket takes; few
+// packets, so that the flood costs little CPU). The honest node's messages keep flowing both ways; the stalled
 // client is disconnected by the broker, and counted.
 func TestStalledSubscriber(t *testing.T) {
 	h := start(t, options{})
 	var notClosed error
 	h.attack(func(ctx context.Context) {
-		stalled, flooder, sent := stall(t, ctx, h.mqttAddr, 2500, 3500)
+		stalled, flooder, sent := stall(t, ctx, h.mqttAddr, 120, 50_000)
 		defer stalled.c.Close()
 		defer flooder.c.Close()
-		if sent < 2500 {
-			t.Errorf("the broker took %d of 2500 messages from the flooder: it waits on the stalled client", sent)
+		if sent < 120 {
+			t.Errorf("the broker took %d of 120 messages from the flooder: it waits on the stalled client", sent)
 		}
 		// Honest traffic goes on for longer than the pause allowed,
 		// with the stalled client still connected, or disconnected by
@@ -106,9 +111,9 @@ func TestStalledSubscriberShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.stopHonest()
-	// 2,500 messages of 3,500 bytes fill the stalled client's socket;
-	// the flooder stops at the first write the broker does not take.
-	stalled, flooder, _ := stall(t, h.ctx, h.mqttAddr, 2500, 3500)
+	// 120 messages of 50 kB fill the stalled client's socket; the
+	// flooder stops at the first write the broker does not take.
+	stalled, flooder, _ := stall(t, h.ctx, h.mqttAddr, 120, 50_000)
 	defer stalled.c.Close()
 	defer flooder.c.Close()
 	grace, cancel := context.WithTimeout(h.ctx, time.Second)
@@ -194,5 +199,112 @@ func TestOversizedPackets(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.text(), "it sent a packet larger than mqtt.embedded.max_packet") {
 		t.Errorf("the refusals were not logged:\n%s", h.logs.tail())
+	}
+}
+
+// passwordFile writes a password file with user:password pairs.
+func passwordFile(t *testing.T, pairs ...string) string {
+	t.Helper()
+	var text []byte
+	for i := 0; i < len(pairs); i += 2 {
+		var err error
+		if text, err = gateway.SetMQTTPassword(text, pairs[i], pairs[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// retainedOn subscribes a fresh client to topic and returns its retained
+// message ("" if none: the SUBACK comes after the retained messages are
+// queued, and a PINGRESP after them).
+func retainedOn(t *testing.T, ctx context.Context, addr, topic string) string {
+	t.Helper()
+	m, _ := dialRaw(t, ctx, addr, rawOptions{ID: "check", Clean: true})
+	defer m.c.Close()
+	m.subscribe(t, topic, 0)
+	m.send(t, 0xc0, nil) // PINGREQ: answered after what is queued
+	for {
+		typ, b := m.read(t)
+		switch typ >> 4 {
+		case 13:
+			return ""
+		case 3:
+			n := int(b[0])<<8 | int(b[1])
+			return string(b[2+n:])
+		}
+	}
+}
+
+// TestGatewayTopicsNotWritable (issue 9): a client (here anonymous, on
+// the loopback listener) publishes, retained, QoS 0 and QoS 1, on the
+// honest node's state and up topics and on the gateway's own state. None
+// is taken: the retained states stay the gateway's, the honest
+// subscriber sees no forged message (the harness checks its stream), and
+// the refusals are counted.
+func TestGatewayTopicsNotWritable(t *testing.T) {
+	h := start(t, options{})
+	topics := h.g.Topics()
+	state, gw := topics.State(honestID), topics.Gateway("adversarial")
+	h.attack(func(ctx context.Context) {
+		m, _ := dialRaw(t, ctx, h.mqttAddr, rawOptions{ID: "forger", Clean: true})
+		defer m.c.Close()
+		m.publish(t, state, []byte("down"), true, 0)
+		m.publish(t, gw, []byte("offline"), true, 0)
+		m.publish(t, topics.Up(honestID), []byte("u999999"), false, 0)
+		m.publish(t, state, []byte("down"), true, 7) // QoS 1: refused, disconnected
+	})
+	if got := retainedOn(t, h.ctx, h.mqttAddr, state); got != "up" {
+		t.Errorf("retained %s = %q after the forgeries, want the gateway's up", state, got)
+	}
+	if got := retainedOn(t, h.ctx, h.mqttAddr, gw); got != "online" {
+		t.Errorf("retained %s = %q after the forgeries, want the gateway's online", gw, got)
+	}
+	if v := h.metricValue(t, "tether_mqtt_refused_writes_total"); v < 4 {
+		t.Errorf("tether_mqtt_refused_writes_total = %v, want the 4 forgeries", v)
+	}
+}
+
+// TestReadWithoutRights (issue 9): a user whose ACL lets it read only
+// another node's topics subscribes to #, to tether/# and to the honest
+// node's up topic: each is refused in the SUBACK, and it gets none of
+// the honest messages; its allowed filter is granted.
+func TestReadWithoutRights(t *testing.T) {
+	file := passwordFile(t, "limited", "pw1")
+	h := start(t, options{configure: func(c *gateway.Config) {
+		c.MQTT.Embedded.PasswordFile = file
+		c.MQTT.Embedded.ACL = map[string]gateway.ACL{"limited": {Read: []string{"tether/other/#"}}}
+	}})
+	var codes []byte
+	var leaked []string
+	h.attack(func(ctx context.Context) {
+		m, rc := dialRaw(t, ctx, h.mqttAddr, rawOptions{ID: "limited", User: "limited", Password: "pw1", Clean: true})
+		if rc != 0 {
+			t.Fatalf("limited: CONNACK %d", rc)
+		}
+		defer m.c.Close()
+		for _, f := range []string{"#", "tether/#", h.g.Topics().Up(honestID), "tether/other/up"} {
+			codes = append(codes, m.subscribe(t, f, 1))
+		}
+		// Honest traffic flows meanwhile: none of it may come here.
+		hold(ctx, 4*T)
+		m.c.SetReadDeadline(time.Now().Add(T))
+		for {
+			topic, _, _, err := m.readPublish(t)
+			if err != nil {
+				break
+			}
+			leaked = append(leaked, topic)
+		}
+	})
+	if want := []byte{0x80, 0x80, 0x80, 1}; string(codes) != string(want) {
+		t.Errorf("SUBACK codes %v, want %v (refused, refused, refused, granted)", codes, want)
+	}
+	if len(leaked) > 0 {
+		t.Errorf("the limited user received %d messages, on %v", len(leaked), leaked[:min(5, len(leaked))])
 	}
 }

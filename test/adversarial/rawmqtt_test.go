@@ -13,8 +13,9 @@ import (
 // rawMQTT is an MQTT 3.1.1 client written by hand, for what a well-kept
 // client library will not do: stop reading, send an oversized packet.
 type rawMQTT struct {
-	c net.Conn
-	r *bufio.Reader
+	c    net.Conn
+	r    *bufio.Reader
+	subs uint16 // SUBSCRIBE packet ids used (from 60000: apart from the broker's)
 }
 
 // rawOptions tunes a raw client's connection.
@@ -141,7 +142,9 @@ func (m *rawMQTT) readErr() (byte, []byte, error) {
 // subscribe subscribes to filter with qos and returns the SUBACK's code.
 func (m *rawMQTT) subscribe(t testing.TB, filter string, qos byte) byte {
 	t.Helper()
-	body := appendString([]byte{0, 1}, filter)
+	m.subs++
+	id := 60000 + m.subs
+	body := appendString([]byte{byte(id >> 8), byte(id)}, filter)
 	m.send(t, 0x82, append(body, qos))
 	for {
 		typ, b := m.read(t)
@@ -151,5 +154,36 @@ func (m *rawMQTT) subscribe(t testing.TB, filter string, qos byte) byte {
 			}
 			return b[2]
 		}
+	}
+}
+
+// publish sends a PUBLISH (QoS 0 if id is 0, else QoS 1 with that id).
+func (m *rawMQTT) publish(t testing.TB, topic string, payload []byte, retain bool, id uint16) {
+	t.Helper()
+	if err := m.publishErr(topic, payload, retain, id); err != nil {
+		t.Fatalf("raw MQTT: publish: %v", err)
+	}
+}
+
+// readPublish reads packets until a PUBLISH and returns its topic and
+// payload, acknowledging it if it has QoS 1.
+func (m *rawMQTT) readPublish(t testing.TB) (topic string, payload []byte, retained bool, err error) {
+	t.Helper()
+	for {
+		typ, b, err := m.readErr()
+		if err != nil {
+			return "", nil, false, err
+		}
+		if typ>>4 != 3 {
+			continue
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		topic = string(b[2 : 2+n])
+		rest := b[2+n:]
+		if qos := (typ >> 1) & 3; qos > 0 {
+			m.send(t, 0x40, rest[:2])
+			rest = rest[2:]
+		}
+		return topic, rest, typ&1 == 1, nil
 	}
 }

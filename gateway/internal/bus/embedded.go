@@ -13,7 +13,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -50,6 +49,9 @@ type EmbeddedConfig struct {
 	// node's up and state topics, the gateway's own): no client may
 	// publish there. nil: none.
 	GatewayTopic func(topic string) bool
+	// Auth is who may connect and what they may do; nil accepts every
+	// client anonymously (but GatewayTopic holds for all).
+	Auth *Auth
 }
 
 // The embedded broker's bounds. Retained messages are bounded for the
@@ -92,6 +94,11 @@ type EmbeddedStats struct {
 	// SubscriptionsRefused counts the filters refused: a client's or the
 	// broker's subscriptions were at their bound.
 	SubscriptionsRefused uint64
+	// RefusedLogins, RefusedWrites and RefusedReads count connections
+	// refused (anonymous where it is not accepted, unknown user, wrong
+	// password), publishes and reads (subscriptions, deliveries) refused
+	// for want of the right.
+	RefusedLogins, RefusedWrites, RefusedReads uint64
 }
 
 // Embedded is an in-process mochi-mqtt broker that the gateway uses
@@ -105,6 +112,7 @@ type Embedded struct {
 	ln      *listener
 	log     *slog.Logger
 	guard   *guardHook
+	auth    *authHook
 
 	slowClients atomic.Uint64
 	slowLog     rateLog
@@ -146,11 +154,16 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now(), log: log}
 	guard := newGuard(e, cfg.GatewayTopic)
 	e.guard = guard
+	auth := Auth{Anonymous: true}
+	if cfg.Auth != nil {
+		auth = *cfg.Auth
+	}
+	e.auth = &authHook{e: e, auth: auth, gatewayOnly: guard.gatewayOnly}
 	hooks := []struct {
 		h   mqtt.Hook
 		cfg any
 	}{
-		{new(auth.AllowHook), nil},
+		{e.auth, nil},
 		{&storeHook{e: e}, nil},
 		{guard, nil},
 	}
@@ -246,6 +259,9 @@ func (e *Embedded) Stats() EmbeddedStats {
 		TooLarge:             e.guard.tooLarge.Load(),
 		RetainRefused:        e.guard.retainRefused.Load(),
 		SubscriptionsRefused: e.guard.subsRefused.Load(),
+		RefusedLogins:        e.auth.refusedLogins.Load(),
+		RefusedWrites:        e.auth.refusedWrites.Load(),
+		RefusedReads:         e.auth.refusedReads.Load(),
 	}
 }
 

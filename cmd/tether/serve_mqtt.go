@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/tether-iot/tether/gateway"
+)
+
+// mqttFlags are serve's flags for the embedded broker.
+type mqttFlags struct {
+	passwordFile string
+	insecure     bool
+	maxPacket    int
+}
+
+func (m *mqttFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.passwordFile, "mqtt-password-file", "", "the embedded broker's users: a mosquitto_passwd `file` (tether mqtt passwd FILE USER makes one); required when --mqtt-listen is not loopback (mqtt.embedded.password_file)")
+	fs.BoolVar(&m.insecure, "mqtt-insecure", false, "let the embedded broker accept clients without a password on a listener beyond loopback: anyone on the network may command the nodes (mqtt.embedded.insecure)")
+	fs.IntVar(&m.maxPacket, "mqtt-max-packet", 0, "largest MQTT packet a client may send the embedded broker, in `bytes`; 0: 16 x --max-line (mqtt.embedded.max_packet)")
+}
+
+// apply sets what flag name gave.
+func (m *mqttFlags) apply(name string, cfg *gateway.Config) {
+	switch name {
+	case "mqtt-password-file":
+		cfg.MQTT.Embedded.PasswordFile = m.passwordFile
+	case "mqtt-insecure":
+		cfg.MQTT.Embedded.Insecure = m.insecure
+	case "mqtt-max-packet":
+		cfg.MQTT.Embedded.MaxPacket = m.maxPacket
+	}
+}
+
+const mqttUsage = `usage: tether mqtt passwd FILE USER
+
+Adds USER to the embedded broker's password file FILE (made if missing),
+or changes its password: the password is read from the first line of
+standard input, or asked for on the terminal. The hash is mosquitto 2's
+($7$, PBKDF2-SHA512), so the file also works with mosquitto, and
+mosquitto_passwd can make it. Give the file to tether serve with
+--mqtt-password-file or mqtt.embedded.password_file, and each user's
+rights with mqtt.embedded.acl (docs/GATEWAY.md).
+`
+
+func runMQTT(_ context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprint(e.stdout, mqttUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	if args[0] != "passwd" || len(args) != 3 {
+		fmt.Fprint(e.stderr, mqttUsage)
+		return errUsage
+	}
+	file, user := args[1], args[2]
+	fmt.Fprintf(e.stderr, "password for %s: ", user)
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	fmt.Fprintln(e.stderr)
+	if err != nil && line == "" {
+		return fmt.Errorf("mqtt passwd: no password on standard input: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return errors.New("mqtt passwd: empty password")
+	}
+	text, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	out, err := gateway.SetMQTTPassword(text, user, password)
+	if err != nil {
+		return fmt.Errorf("mqtt passwd: %s: %w", file, err)
+	}
+	if err := os.WriteFile(file, out, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s: user %s set\n", file, user)
+	return nil
+}

@@ -1,0 +1,89 @@
+package gateway_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/tether-iot/tether/gateway"
+)
+
+// TestEmbeddedAuth (issue 9): "loopback" is the embedded broker's
+// listener address. On one beyond loopback (here 0.0.0.0, reached
+// through 127.0.0.1: the client's address does not matter) the gateway
+// refuses to start without users, starts with mqtt.embedded.insecure
+// (and a warning), and with a password file refuses anonymous clients
+// and wrong passwords, takes a user's publish on a node's down topic that
+// its ACL allows and refuses the others.
+func TestEmbeddedAuth(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := gwConfig(t, "")
+	cfg.MQTT.Listen = "0.0.0.0:0"
+	if g, err := newGateway(cfg); err == nil {
+		g.Close()
+		t.Error("the gateway started with its broker open beyond loopback to anonymous clients")
+	} else if !strings.Contains(err.Error(), "mqtt.embedded.password_file") {
+		t.Errorf("Start: %v; want the remedy (mqtt.embedded.password_file)", err)
+	}
+
+	rec := newLogRecorder()
+	cfg.Logger = rec.logger()
+	cfg.MQTT.Embedded.Insecure = true
+	g := startGateway(t, cfg)
+	if w := rec.find("embedded MQTT broker: INSECURE: it accepts clients without a password beyond this machine: anyone on the network can read the nodes' messages and command them"); len(w) != 1 {
+		t.Errorf("insecure start: %d warnings, want 1", len(w))
+	}
+	g.Close()
+
+	text, err := gateway.SetMQTTPassword(nil, "app", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = gwConfig(t, "")
+	cfg.MQTT.Listen = "0.0.0.0:0"
+	cfg.MQTT.Embedded.PasswordFile = file
+	cfg.MQTT.Embedded.ACL = map[string]gateway.ACL{"app": {Write: []string{"tether/+/down"}}}
+	g = startGateway(t, cfg)
+	_, port, _ := net.SplitHostPort(g.MQTTAddr().String())
+	url := "tcp://127.0.0.1:" + port
+	connect := func(user, pw string) (paho.Client, error) {
+		o := paho.NewClientOptions().AddBroker(url).SetClientID("c-" + user + pw).SetAutoReconnect(false).
+			SetUsername(user).SetPassword(pw)
+		c := paho.NewClient(o)
+		err := wait(ctx, c.Connect())
+		if err == nil {
+			t.Cleanup(func() { c.Disconnect(50) })
+		}
+		return c, err
+	}
+	if _, err := connect("", ""); err == nil {
+		t.Error("an anonymous client was accepted on a listener beyond loopback")
+	}
+	if _, err := connect("app", "wrong"); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+	c, err := connect("app", "right")
+	if err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	n := dialNode(t, ctx, g.Addr().String(), "n")
+	if err := wait(ctx, c.Publish(g.Topics().Down("n"), 1, false, "allowed")); err != nil {
+		t.Fatal(err)
+	}
+	n.expect(t, ctx, "allowed")
+	// Not in its ACL: down/noqos. QoS 0: dropped by the broker.
+	if err := wait(ctx, c.Publish(g.Topics().DownNoQoS("n"), 0, false, "not allowed")); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(ctx, c.Publish(g.Topics().Down("n"), 1, false, "after")); err != nil {
+		t.Fatal(err)
+	}
+	n.expect(t, ctx, "after") // and not "not allowed" before it
+}

@@ -87,3 +87,30 @@ func TestEmbeddedAuth(t *testing.T) {
 	}
 	n.expect(t, ctx, "after") // and not "not allowed" before it
 }
+
+// TestMosquittoReadsOurHashes: a real mosquitto takes the password file
+// that tether mqtt passwd writes (the right password logs in, a wrong
+// one does not): the format is mosquitto's.
+func TestMosquittoReadsOurHashes(t *testing.T) {
+	ctx := testCtx(t)
+	text, err := gateway.SetMQTTPassword(nil, "app", "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := startMosquittoConf(t, "allow_anonymous false\npassword_file "+file+"\n")
+	for _, pw := range []string{"right", "wrong"} {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("c-"+pw).
+			SetAutoReconnect(false).SetUsername("app").SetPassword(pw))
+		err := wait(ctx, c.Connect())
+		if (err == nil) != (pw == "right") {
+			t.Errorf("mosquitto, password %q: %v", pw, err)
+		}
+		if err == nil {
+			c.Disconnect(50)
+		}
+	}
+}

@@ -103,7 +103,7 @@ func TestMosquittoReadsOurHashes(t *testing.T) {
 	}
 	addr := startMosquittoConf(t, "allow_anonymous false\npassword_file "+file+"\n")
 	for _, pw := range []string{"right", "wrong"} {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("c-"+pw).
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("c-" + pw).
 			SetAutoReconnect(false).SetUsername("app").SetPassword(pw))
 		err := wait(ctx, c.Connect())
 		if (err == nil) != (pw == "right") {

@@ -158,18 +158,22 @@ type secured struct {
 
 // secure reads a new connection's first byte: 0x16 (a TLS handshake
 // record), which can never start an ID line (wire.CheckNodeID refuses
-// control characters), makes it a TLS connection if Config.TLS is set;
-// anything else is a plain one. The read deadline set by the caller
-// bounds the wait for that byte; the TLS handshake and the ID line after
-// it get 2 HandshakeTimeout more.
+// control characters), makes it a TLS connection if Config.TLS is set,
+// and refuses it with a hint if not; anything else is a plain one. The
+// read deadline set by the caller bounds the wait for that byte; the TLS
+// handshake and the ID line after it get 2 HandshakeTimeout more.
 func (s *Server) secure(conn net.Conn, remote string) (secured, bool) {
 	var b [1]byte
 	if _, err := conn.Read(b[:]); err != nil {
 		s.rejectHandshake(err, remote)
 		return secured{}, false
 	}
-	if b[0] != 0x16 || s.tlsCfg == nil {
+	if b[0] != 0x16 {
 		return secured{conn: conn, pre: b[:]}, true
+	}
+	if s.tlsCfg == nil {
+		s.count(&s.stats.TLSFailed, "a node speaks TLS but this server's TLS is off (gateway: tls.enabled, tether serve --tls): connection closed", "remote", remote)
+		return secured{}, false
 	}
 	// The TLS handshake costs a round trip more than an ID line: on a
 	// path whose round trip is near T, a TLS node could never come back

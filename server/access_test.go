@@ -205,6 +205,22 @@ func TestAdmitPending(t *testing.T) {
 	}
 }
 
+// A TLS node at a server without TLS is told apart from a bad ID line,
+// with a hint in the log.
+func TestTLSWithoutServerTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := pkitest.New(t)
+	srv, addr := tethertest.NewServer(t, server.Config{Timeout: 300 * time.Millisecond})
+	tc, _ := p.Node("pump1")
+	if _, err := pkitest.Claim(ctx, addr, "", tc, "pump1"); !errors.Is(err, pkitest.ErrRefused) {
+		t.Fatalf("claim: %v", err)
+	}
+	if st := srv.Stats(); st.TLSFailed != 1 || st.BadID != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestAccessConfigErrors(t *testing.T) {
 	for _, cfg := range []server.Config{
 		{Access: server.Access{TLSOnly: []string{"a"}}},                    // no TLS config

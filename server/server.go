@@ -83,7 +83,7 @@ type Stats struct {
 
 	// Access control (Config.TLS, Config.Access, Config.Admit).
 	TLSHandshakes uint64 // TLS handshakes completed
-	TLSFailed     uint64 // TLS handshakes failed, not for the certificate
+	TLSFailed     uint64 // TLS handshakes failed, not for the certificate, or TLS while Config.TLS is nil
 	CertInvalid   uint64 // client certificate expired, not yet valid or not signed by the CA
 	CertRevoked   uint64 // certificate revoked (by serial), or a revoked ID claimed
 	NoCert        uint64 // TLS claim without a client certificate

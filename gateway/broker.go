@@ -47,6 +47,7 @@ func (g *Gateway) fromBroker(m bus.Message) error {
 		n := g.node(id)
 		select {
 		case n.fast <- payload:
+			n.kickFast()
 		default:
 			g.drop(n, dropNoQoSFull)
 			if n.fastFull.hit() {

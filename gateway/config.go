@@ -112,6 +112,16 @@ type NodesConfig struct {
 	// ID claimed least recently is dropped from the list (counted,
 	// logged once per episode). Zero means 100.
 	MaxPending int `yaml:"max_pending"`
+
+	// Max bounds the node IDs the gateway keeps links for (connected at
+	// least once, not forgotten): a new ID past it is refused at its
+	// handshake. Zero means 100000 (DefaultMaxNodes); -1 means no bound.
+	Max int `yaml:"max"`
+	// ForgetAfter: a node not in Expect, with nothing queued for it or
+	// spooled from it, down this long, is forgotten (forget.go,
+	// docs/GATEWAY.md). Zero means 1h (DefaultForgetAfter); negative
+	// means never; otherwise at least Timeout.
+	ForgetAfter Duration `yaml:"forget_after"`
 }
 
 // QueueConfig bounds each node's durable queue: the messages for the

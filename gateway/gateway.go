@@ -137,6 +137,7 @@ func New(cfg Config) (*Gateway, error) {
 		Timeout:   time.Duration(cfg.Timeout),
 		Expected:  cfg.Nodes.Expect,
 		Strict:    cfg.Nodes.Strict,
+		MaxNodes:  cfg.maxNodes(),
 		MaxLine:   cfg.MaxLine,
 		Logger:    cfg.Logger,
 		OnEvent:   g.onEvent,

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -15,10 +16,20 @@ import (
 const fastQueue = 64
 
 // nodeState is the gateway's side of one node: its writers.
+//
+// A node costs no goroutine while it has nothing to write or is down
+// (issue 10.2): its writers, runNode for the durable queue and runFast
+// for qos-off messages, are started on demand (kick, kickFast: a new
+// message, the node's Up event) and end once there is nothing to write
+// or the node's link is down; the Down event ends their waits. A qos
+// message handed to the link when it went down stays in the link (which
+// repeats it on the next socket): the next writer waits for its ACK
+// before it removes it from the store.
 type nodeState struct {
+	g     *Gateway
 	id    string
-	wake  chan struct{} // buffer 1: the durable queue has a new message
 	fast  chan string   // qos-off messages, dropped when full
+	ready chan struct{} // closed once introduced on MQTT: the writers wait for it
 	state sync.Mutex    // serializes the retained state publishes
 	// published is the state last published ("up", "down"; "" none
 	// yet), under state: a state is published only when it changes.
@@ -35,6 +46,17 @@ type nodeState struct {
 	fastFull episode       // its qos-off queue is full
 	stranger bool          // not expected, never seen connected (g.mu)
 
+	// Its writers (under wmu).
+	wmu      sync.Mutex
+	writing  bool               // runNode runs
+	again    bool               // kicked while runNode ran: it looks again before ending
+	fasting  bool               // runFast runs
+	againF   bool               // kicked while runFast ran
+	cancelW  context.CancelFunc // ends runNode's wait on the link (Down)
+	cancelF  context.CancelFunc // ends runFast's wait on the link (Down)
+	inflight *store.Item        // runNode's: handed to the link, its ACK not yet seen
+	forgetT  *time.Timer        // forgets the node once down long enough (forget.go)
+
 	// Its up spool (spool.go).
 	upMu         sync.Mutex    // guards draining
 	draining     bool          // its drainer runs
@@ -42,11 +64,63 @@ type nodeState struct {
 	spoolRefused atomic.Uint64 // its messages refused because the spool was full
 }
 
+// kick starts the node's queue writer, or makes the running one look
+// at the queue again before it ends.
 func (n *nodeState) kick() {
-	select {
-	case n.wake <- struct{}{}:
-	default:
+	g := n.g
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.writing {
+		n.again = true
+		return
 	}
+	if !g.addWorker() {
+		return // closing
+	}
+	n.writing = true
+	go g.runNode(n)
+}
+
+// kickFast starts the node's qos-off writer, or makes the running one
+// look at its queue again before it ends.
+func (n *nodeState) kickFast() {
+	g := n.g
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.fasting {
+		n.againF = true
+		return
+	}
+	if !g.addWorker() {
+		return
+	}
+	n.fasting = true
+	go g.runFast(n)
+}
+
+// linkDown ends the writers' waits on the node's link: they end, and
+// the node's next Up event starts them again.
+func (n *nodeState) linkDown() {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.cancelW != nil {
+		n.cancelW()
+	}
+	if n.cancelF != nil {
+		n.cancelF()
+	}
+}
+
+// addWorker counts a goroutine of the gateway in g.wg, unless the
+// gateway is closing (false).
+func (g *Gateway) addWorker() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || g.ctx.Err() != nil {
+		return false
+	}
+	g.wg.Add(1)
+	return true
 }
 
 // node returns the state of node id, starting its goroutines on first
@@ -65,9 +139,10 @@ func (g *Gateway) nodeConnecting(id string, connecting bool) *nodeState {
 		return n
 	}
 	n := &nodeState{
-		id:   id,
-		wake: make(chan struct{}, 1),
-		fast: make(chan string, fastQueue),
+		g:     g,
+		id:    id,
+		fast:  make(chan string, fastQueue),
+		ready: make(chan struct{}),
 	}
 	n.connecting.Store(connecting)
 	if g.closed {
@@ -78,16 +153,15 @@ func (g *Gateway) nodeConnecting(id string, connecting bool) *nodeState {
 		g.strangers++
 	}
 	g.nodes[id] = n
-	g.wg.Add(2)
-	go g.runNode(n)
-	go g.runFast(n)
+	g.wg.Add(1)
+	go g.introduceNode(n)
 	return n
 }
 
-// runNode makes the node known on MQTT, then writes its durable queue,
-// oldest first, one message at a time (qos, wait), across its outages
-// and the gateway's restarts.
-func (g *Gateway) runNode(n *nodeState) {
+// introduceNode makes the node known on MQTT, once, then lets its
+// writers write (and starts the queue writer, for a queue kept in the
+// store).
+func (g *Gateway) introduceNode(n *nodeState) {
 	defer g.wg.Done()
 	select {
 	case <-g.busSet:
@@ -95,91 +169,210 @@ func (g *Gateway) runNode(n *nodeState) {
 		return
 	}
 	g.introduce(n)
-	var l *link.Link
+	close(n.ready)
+	n.kick()
+}
+
+// runNode writes the node's durable queue, oldest first, one message
+// at a time (qos, wait), while the node is up; it ends when the queue is
+// empty, or the node is down or was never connected (its Up event or the
+// next message starts it again), or the gateway closes. Across the
+// gateway's restarts a message keeps the id it was given (store.Assign).
+func (g *Gateway) runNode(n *nodeState) {
+	defer g.wg.Done()
+	select {
+	case <-n.ready:
+	case <-g.ctx.Done():
+		n.endWriter(true)
+		return
+	}
 	for {
+		if l, err := g.srv.Lookup(n.id); err == nil {
+			ctx, cancel := context.WithCancel(g.ctx)
+			n.wmu.Lock()
+			n.cancelW = cancel
+			n.wmu.Unlock()
+			g.writeQueue(ctx, n, l) // checks Up after cancelW is set: see linkDown
+			n.wmu.Lock()
+			n.cancelW = nil
+			n.wmu.Unlock()
+			cancel()
+			if g.ctx.Err() == nil && l.Up() && g.st.Len(n.id) > 0 {
+				continue // a stale Down event ended the wait: go on
+			}
+		}
+		if n.endWriter(g.ctx.Err() != nil) {
+			return
+		}
+	}
+}
+
+// endWriter ends runNode unless it was kicked meanwhile (false: look
+// again); closing ends it in any case.
+func (n *nodeState) endWriter(closing bool) bool {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.again && !closing {
+		n.again = false
+		return false
+	}
+	n.writing, n.again = false, false
+	return true
+}
+
+// writeQueue writes the queue while l is up; it returns when the queue
+// is empty, l is down or closed, or ctx ends (the link went down, or the
+// gateway is closing).
+func (g *Gateway) writeQueue(ctx context.Context, n *nodeState, l *link.Link) {
+	for ctx.Err() == nil && l.Up() {
+		if it := n.inflight; it != nil {
+			// Handed to the link before an outage: the link repeats
+			// it; its ACK is the end of the link's queue.
+			if err := l.Drain(ctx); err != nil {
+				return
+			}
+			n.inflight = nil
+			g.delivered(n, *it)
+			continue
+		}
 		it, ok, err := g.st.Head(n.id)
 		if err != nil {
 			g.log.Error("store: cannot read the node's queue; retrying", "node", n.id, "err", err)
-			if !g.sleep(time.Second) {
+			if !sleepCtx(ctx, time.Second) {
 				return
 			}
 			continue
 		}
 		if !ok {
-			select {
-			case <-n.wake:
-				continue
-			case <-g.ctx.Done():
-				return
-			}
+			return
 		}
-		if l == nil {
-			if l, err = g.srv.Node(g.ctx, n.id); err != nil {
-				return // closed
-			}
-		}
-		opt := link.Reuse(it.ID)
+		var assigned bool
+		var opts []link.WriteOption
 		if it.Assigned {
 			g.log.Info("resending a queued message with the id it had before the restart; the node drops it if it has it", "node", n.id, "id", it.ID)
+			opts = []link.WriteOption{link.Reuse(it.ID), link.Assign(func(uint8) error { assigned = true; return nil })}
 		} else {
 			seq := it.Seq
-			opt = link.Assign(func(id uint8) error { return g.st.Assign(n.id, seq, id) })
+			opts = []link.WriteOption{link.Assign(func(id uint8) error {
+				if err := g.st.Assign(n.id, seq, id); err != nil {
+					return err
+				}
+				assigned = true
+				return nil
+			})}
 		}
-		err = l.Write(g.ctx, it.Payload, opt)
+		err = l.Write(ctx, it.Payload, opts...)
 		switch {
 		case err == nil:
-		case g.ctx.Err() != nil, errors.Is(err, link.ErrClosed):
+		case errors.Is(err, link.ErrClosed):
 			return // it stays in the store (and in the link until Shutdown drains it)
+		case ctx.Err() != nil:
+			if assigned {
+				it.Assigned, n.inflight = true, &it // in the link: wait for its ACK next time
+			}
+			return
 		case errors.Is(err, link.ErrEmpty), errors.Is(err, link.ErrNewline),
 			errors.Is(err, link.ErrTooLong), errors.Is(err, link.ErrNotUTF8):
 			g.drop(n, dropInvalid)
 			g.log.Error("message can never be written to the node: dropped", "node", n.id, "err", err)
 		default:
 			g.log.Error("write to node failed; retrying", "node", n.id, "err", err)
-			if !g.sleep(time.Second) {
+			if !sleepCtx(ctx, time.Second) {
 				return
 			}
 			continue
 		}
-		if err := g.st.Remove(n.id, it.Seq); err != nil {
-			// Sent again with the same id after a restart: the node's
-			// window drops the repeat.
-			g.log.Error("store: cannot remove a delivered message", "node", n.id, "err", err)
-		}
-		g.drained(n)
-		g.storeDrained()
+		g.delivered(n, it)
 	}
 }
 
-// runFast writes the node's qos-off messages once each, when it is up.
+// delivered removes a message the node acknowledged from its queue.
+func (g *Gateway) delivered(n *nodeState, it store.Item) {
+	if err := g.st.Remove(n.id, it.Seq); err != nil {
+		// Sent again with the same id after a restart: the node's
+		// window drops the repeat.
+		g.log.Error("store: cannot remove a delivered message", "node", n.id, "err", err)
+	}
+	g.drained(n)
+	g.storeDrained()
+}
+
+// runFast writes the node's qos-off messages once each while it is up;
+// it ends when none waits, or the node is down (the rest wait for its Up
+// event, up to fastQueue), or the gateway closes.
 func (g *Gateway) runFast(n *nodeState) {
 	defer g.wg.Done()
-	var l *link.Link
+	select {
+	case <-n.ready:
+	case <-g.ctx.Done():
+		n.endFast(true)
+		return
+	}
 	for {
+		if l, err := g.srv.Lookup(n.id); err == nil {
+			ctx, cancel := context.WithCancel(g.ctx)
+			n.wmu.Lock()
+			n.cancelF = cancel
+			n.wmu.Unlock()
+			g.writeFast(ctx, n, l)
+			n.wmu.Lock()
+			n.cancelF = nil
+			n.wmu.Unlock()
+			cancel()
+			if g.ctx.Err() == nil && l.Up() && len(n.fast) > 0 {
+				continue
+			}
+		}
+		if n.endFast(g.ctx.Err() != nil) {
+			return
+		}
+	}
+}
+
+func (n *nodeState) endFast(closing bool) bool {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	if n.againF && !closing {
+		n.againF = false
+		return false
+	}
+	n.fasting, n.againF = false, false
+	return true
+}
+
+func (g *Gateway) writeFast(ctx context.Context, n *nodeState, l *link.Link) {
+	for ctx.Err() == nil && l.Up() {
 		var p string
 		select {
 		case p = <-n.fast:
-		case <-g.ctx.Done():
+		default:
 			return
 		}
 		if dropped, ended := n.fastFull.end(func() bool { return len(n.fast) <= fastQueue/2 }); ended {
 			g.log.Info("qos-off messages for the node are taken again", "node", n.id, "dropped", dropped)
 		}
-		if l == nil {
-			var err error
-			if l, err = g.srv.Node(g.ctx, n.id); err != nil {
-				return
-			}
-		}
 		// The id is stored before it is used, as for the durable queue:
 		// after a restart the gateway never sends an id twice.
 		save := link.Assign(func(id uint8) error { return g.st.SaveNext(n.id, link.NextID(id)) })
-		if err := l.Write(g.ctx, p, link.QoS(false), save); err != nil {
-			if g.ctx.Err() != nil || errors.Is(err, link.ErrClosed) {
+		if err := l.Write(ctx, p, link.QoS(false), save); err != nil {
+			if errors.Is(err, link.ErrClosed) || g.ctx.Err() != nil {
 				return
 			}
+			g.drop(n, dropNoQoSFull)
 			g.log.Warn("qos-off message dropped", "node", n.id, "err", err)
 		}
+	}
+}
+
+// sleepCtx waits d or until ctx ends; false means ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -282,6 +475,7 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 	c.Resume = snap
 	n := g.nodeConnecting(id, true) // before seen, which makes it too
 	g.seen(id)
+	g.scheduleForget(n) // forgotten if it never comes up (its Up stops it)
 	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, n, m) }
 	return nil
 }
@@ -289,7 +483,19 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 // onEvent publishes node state changes.
 func (g *Gateway) onEvent(ev link.Event) {
 	if ev.Kind == link.Up || ev.Kind == link.Down {
-		g.publishState(g.node(ev.ID), false, false)
+		if _, err := g.srv.Lookup(ev.ID); err != nil {
+			return // forgotten meanwhile (forget.go)
+		}
+		n := g.node(ev.ID)
+		if ev.Kind == link.Up {
+			n.stopForgetTimer()
+			n.kick()
+			n.kickFast()
+		} else {
+			n.linkDown()
+			g.scheduleForget(n)
+		}
+		g.publishState(n, false, false)
 	}
 	if g.cfg.OnEvent != nil {
 		g.cfg.OnEvent(ev)

@@ -106,6 +106,7 @@ func (c Config) validateRanges() error {
 		{"queue.max_total_bytes", c.Queue.MaxTotalBytes, DefaultQueueTotalBytes},
 		{"queue.max_up_messages", int64(c.Queue.MaxUpMessages), DefaultUpMessages},
 		{"queue.max_nodes", int64(c.Queue.MaxNodes), DefaultQueueNodes},
+		{"nodes.max", int64(c.Nodes.Max), DefaultMaxNodes},
 	} {
 		if err := checkBound(b.n, b.dflt); err != nil {
 			return bad(b.key, "%v", err)
@@ -122,6 +123,9 @@ func (c Config) validateRanges() error {
 		if err := checkAddr(a.addr, a.noneOK); err != nil {
 			return bad(a.key, "%v", err)
 		}
+	}
+	if err := checkForgetAfter(time.Duration(c.Nodes.ForgetAfter), time.Duration(c.Timeout)); err != nil {
+		return bad("nodes.forget_after", "%v", err)
 	}
 	if err := checkPrefix(c.Discovery.Prefix); err != nil {
 		return bad("discovery.prefix", "%v", err)
@@ -147,4 +151,16 @@ func (c Config) Validate() error {
 		return &ConfigError{Key: fe.path, Msg: fe.Error()}
 	}
 	return err
+}
+
+// checkForgetAfter is the rule of nodes.forget_after: negative (never), 0
+// (the default, 1h), or at least T.
+func checkForgetAfter(d, t time.Duration) error {
+	if t == 0 {
+		t = link.DefaultTimeout
+	}
+	if d > 0 && d < t {
+		return fmt.Errorf("%v: must be at least T (%v), 0 for the default %v, or negative for never", d, t, DefaultForgetAfter)
+	}
+	return nil
 }

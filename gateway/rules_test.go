@@ -29,6 +29,8 @@ var configRules = []struct {
 	{"max_line", "max_line: 100000000\n", "between 8 and 1048576"},
 	{"nodes.expect", "nodes:\n  expect: [\"a\\tb\"]\n", "nodes.expect[0]"},
 	{"nodes.strict", "nodes:\n  strict: true\n", "nodes.expect"},
+	{"nodes.max", "nodes:\n  max: -2\n", "-1 (no bound), 0 (the default"},
+	{"nodes.forget_after", "nodes:\n  forget_after: 1ms\n", "at least T"},
 	{"queue.max_messages", "queue:\n  max_messages: -2\n", "-1 (no bound), 0 (the default"},
 	{"queue.max_bytes", "queue:\n  max_bytes: -1\n", "at least max_line"},
 	{"queue.max_total_bytes", "queue:\n  max_total_bytes: -7\n", "-1 (no bound), 0 (the default"},

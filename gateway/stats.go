@@ -50,6 +50,7 @@ type stats struct {
 	spooled      atomic.Uint64                   // messages from nodes spooled
 	spoolRefused [numRefuseReasons]atomic.Uint64 // messages from nodes refused: spool full
 	spooling     episode                         // messages are spooled, until every spool is empty
+	forgotten    atomic.Uint64                   // nodes forgotten (forget.go)
 }
 
 // episode is a run of failures or drops, logged when it starts and when
@@ -141,6 +142,8 @@ var (
 		"Messages from nodes that went to the up spool rather than straight to the broker (broker not connected, a publish failed or took longer than 4T, or earlier messages of the node were spooled).", nil, nil)
 	descMQTTConnected = prometheus.NewDesc(metrics.Namespace+"_mqtt_connected",
 		"1 while the gateway is connected to its MQTT broker (always with the embedded broker), 0 while it is not (it retries).", nil, nil)
+	descForgotten = prometheus.NewDesc(metrics.Namespace+"_nodes_forgotten_total",
+		"Nodes forgotten: down for nodes.forget_after with nothing queued (their link, page row and series went), or removed by Forget (tether nodes forget).", nil, nil)
 	descSpoolRefused = prometheus.NewDesc(metrics.Namespace+"_nodes_spool_refused_total",
 		"Messages from nodes not acknowledged because the up spool was full, by reason: spool_full (the node's spool held queue.max_up_messages), store_full (the queues and spools together were at queue.max_total_bytes). The node repeats them; a qos-off message is lost.", []string{"reason"}, nil)
 )
@@ -160,6 +163,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSpooled
 	ch <- descSpoolRefused
 	ch <- descMQTTConnected
+	ch <- descForgotten
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -181,6 +185,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for r, name := range refuseReasons {
 		ch <- prometheus.MustNewConstMetric(descSpoolRefused, prometheus.CounterValue, float64(s.spoolRefused[r].Load()), name)
 	}
+	ch <- prometheus.MustNewConstMetric(descForgotten, prometheus.CounterValue, float64(s.forgotten.Load()))
 	if b := c.g.bus; b != nil {
 		v := 0.0
 		if b.Status().Connected {

@@ -153,7 +153,12 @@ func truncated(id string) string {
 // only this node; if two first connections race, one link wins.
 func (s *Server) linkFor(id string, conn net.Conn) (*link.Link, bool) {
 	s.mu.Lock()
-	l, closed, full := s.nodes[id], s.closed, len(s.nodes) >= s.cfg.MaxNodes
+	// Links being made count against MaxNodes: concurrent first
+	// connections cannot overshoot it (nor run Configure past it).
+	l, closed, full := s.nodes[id], s.closed, len(s.nodes)+s.making >= s.cfg.MaxNodes
+	if l == nil && !closed && !full {
+		s.making++
+	}
 	s.mu.Unlock()
 	switch {
 	case closed:
@@ -165,19 +170,22 @@ func (s *Server) linkFor(id string, conn net.Conn) (*link.Link, bool) {
 		return nil, false
 	}
 	l, err := s.newLink(id)
+	s.mu.Lock()
+	s.making--
 	if err != nil {
+		s.mu.Unlock()
 		s.count(&s.stats.Refused, "node refused: its link cannot be made", "node", id, "err", err, "remote", conn.RemoteAddr().String())
 		return nil, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed || s.nodes[id] != nil {
 		other := s.nodes[id]
+		s.mu.Unlock()
 		l.Close() // never attached: nothing to wait for
 		return other, other != nil
 	}
 	s.nodes[id] = l
 	s.newNode.Notify()
+	s.mu.Unlock()
 	return l, true
 }
 

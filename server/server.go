@@ -62,6 +62,7 @@ type Server struct {
 	stopping  bool // Shutdown: listeners closed, links draining
 	listeners map[net.Listener]struct{}
 	nodes     map[string]*link.Link
+	making    int // first connections making their links (linkFor)
 	newNode   notify.Broadcast
 	perIP     map[string]int        // handshakes under way by source address
 	shaking   map[net.Conn]struct{} // connections in their handshake

@@ -37,6 +37,8 @@ func TestServeFlagRules(t *testing.T) {
 		{[]string{"--name", "a/b"}, "name"},
 		{[]string{"--name", "gw\u200b"}, "visible"},
 		{[]string{"--expect", "a,b\u200b"}, "nodes.expect"},
+		{[]string{"--max-nodes", "-2"}, "-1 (no bound), 0 (the default"},
+		{[]string{"--forget-after", "1ms"}, "at least T"},
 	} {
 		var errb bytes.Buffer
 		args := []string{"serve", "--data", dir, "--broker", "none"}

@@ -70,6 +70,7 @@ type serveFlags struct {
 	queueUp         int
 
 	access *accessFlags // serve_access.go
+	ops    opsFlags     // serve_rules.go
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -97,6 +98,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	f.mqtt.register(fs) // serve_mqtt.go
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long to wait for the messages sent to the nodes to be acknowledged")
 	f.access = addAccessFlags(fs)
+	f.ops.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -176,6 +178,7 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 			cfg.Queue.MaxUpMessages = f.queueUp
 		default:
 			f.mqtt.apply(fl.Name, &cfg)
+			f.ops.apply(fl.Name, &cfg)
 		}
 	})
 	if bad != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tether-iot/tether/gateway"
 )
@@ -27,6 +28,29 @@ var serveFlagOf = map[string]string{
 	"queue.max_total_bytes": "queue-max-total-bytes",
 	"queue.max_nodes":       "queue-max-nodes",
 	"queue.max_up_messages": "queue-max-up-messages",
+	"nodes.max":             "max-nodes",
+	"nodes.forget_after":    "forget-after",
+}
+
+// opsFlags are the serve flags of the node limits (issue 10.2).
+type opsFlags struct {
+	maxNodes    int
+	forgetAfter time.Duration
+}
+
+func (o *opsFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&o.maxNodes, "max-nodes", 0, "most node `IDs` kept (nodes.max); a new ID past it is refused at its handshake; 0: 100000, -1: no bound")
+	fs.DurationVar(&o.forgetAfter, "forget-after", 0, "forget a node not in --expect, with nothing queued, down this `long` (nodes.forget_after); 0: 1h, negative: never")
+}
+
+// apply sets the config key of flag name, if it is one of o's.
+func (o *opsFlags) apply(name string, cfg *gateway.Config) {
+	switch name {
+	case "max-nodes":
+		cfg.Nodes.Max = o.maxNodes
+	case "forget-after":
+		cfg.Nodes.ForgetAfter = gateway.Duration(o.forgetAfter)
+	}
 }
 
 // checkServeConfig checks cfg with the gateway's rules (the same for

@@ -222,13 +222,7 @@ func (h *harness) stopHonest() {
 // maxPause. It returns the figures it measured.
 func (h *harness) attack(attack func(ctx context.Context)) report {
 	h.t.Helper()
-	// Warm up: a few messages each way, so that every lazily started
-	// goroutine of the honest path is in the baseline.
-	for _, s := range []*stream{h.up, h.down} {
-		if err := s.waitFor(h.ctx, 4); err != nil {
-			h.t.Fatalf("honest traffic did not start: %v\n%s", err, h.logs.tail())
-		}
-	}
+	h.warmUp()
 	var r report
 	r.before = settledMeasure()
 	h.t.Logf("baseline: %v", r.before)
@@ -272,6 +266,17 @@ func (h *harness) attack(attack func(ctx context.Context)) report {
 		}
 	}
 	return r
+}
+
+// warmUp waits for a few honest messages each way, so that every lazily
+// started goroutine of the honest path is in the baseline.
+func (h *harness) warmUp() {
+	h.t.Helper()
+	for _, s := range []*stream{h.up, h.down} {
+		if err := s.waitFor(h.ctx, 4); err != nil {
+			h.t.Fatalf("honest traffic did not start: %v\n%s", err, h.logs.tail())
+		}
+	}
 }
 
 // report holds the figures of one attack.

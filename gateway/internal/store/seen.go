@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -11,8 +13,18 @@ func (s *Store) MarkSeen(id string) error {
 	if s.Seen(id) {
 		return nil
 	}
-	if err := s.update(id, func(b *bolt.Bucket) error { return b.Put(keySeen, []byte{1}) }); err != nil {
-		return err
+	// Batched: the first connections of many nodes at once (a restart
+	// of the fleet, a flood of new IDs) share one commit and fsync
+	// rather than each waiting for its own, and for the others'.
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b, err := node(tx, id)
+		if err != nil {
+			return err
+		}
+		return b.Put(keySeen, []byte{1})
+	})
+	if err != nil {
+		return fmt.Errorf("store: node %q: %w", id, err)
 	}
 	s.mu.Lock()
 	s.seen[id] = true

@@ -2,11 +2,18 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -56,7 +63,12 @@ func (g *Gateway) Forget(ctx context.Context, id string) (queued, spooled int, e
 	if err != nil {
 		return queued, spooled, fmt.Errorf("gateway: %w", err)
 	}
-	g.unpublish(ctx, id)
+	if !g.unpublish(ctx, id) {
+		// Cleared at the next start (or run) with the broker connected.
+		if err := g.st.MarkUnpublish(id); err != nil {
+			g.log.Warn("store: cannot record a forgotten node's retained state to clear", "node", id, "err", err)
+		}
+	}
 	g.stats.forgotten.Add(1)
 	g.log.Info("node forgotten (asked): its link, queue, spool and saved state are gone", "node", id, "queued", queued, "spooled", spooled)
 	return queued, spooled, nil
@@ -89,10 +101,14 @@ func (g *Gateway) forgetLink(id string) error {
 	return nil
 }
 
-// unpublish clears the node's retained state and discovery configs.
-func (g *Gateway) unpublish(ctx context.Context, id string) {
-	if g.bus == nil || !g.bus.Status().Connected {
-		return
+// unpublish clears the node's retained state and discovery configs; false
+// if it could not (the broker is not connected).
+func (g *Gateway) unpublish(ctx context.Context, id string) bool {
+	if g.bus == nil {
+		return true
+	}
+	if !g.bus.Status().Connected {
+		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.srv.Timeout())
 	defer cancel()
@@ -101,11 +117,102 @@ func (g *Gateway) unpublish(ctx context.Context, id string) {
 		conn, msg := g.discoveryTopics(id)
 		topics = append(topics, conn, msg)
 	}
+	ok := true
 	for _, t := range topics {
 		if err := g.publish(ctx, pubState, t, nil, true); err != nil {
 			g.log.Warn("MQTT: a forgotten node's retained message not cleared", "node", id, "topic", t, "err", err)
+			ok = false
 		}
 	}
+	return ok
+}
+
+// unpublishForgotten clears the retained state of the nodes forgotten
+// while the gateway was stopped (tether nodes forget) or its broker away,
+// once the broker is connected at start.
+func (g *Gateway) unpublishForgotten() {
+	defer g.wg.Done()
+	select {
+	case <-g.busSet:
+	case <-g.ctx.Done():
+		return
+	}
+	ids, err := g.st.Unpublish()
+	if err != nil {
+		g.log.Warn("store: cannot read the forgotten nodes' retained state to clear", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if g.lookupNode(id) != nil {
+			// Back already: its state is its new one.
+		} else if g.ctx.Err() != nil || !g.unpublish(g.ctx, id) {
+			return // the next start tries again
+		}
+		if err := g.st.Unpublished(id); err != nil {
+			g.log.Warn("store: cannot record a forgotten node's retained state cleared", "node", id, "err", err)
+		}
+	}
+}
+
+// serveForget is the admin socket's POST /v1/forget?id=ID.
+func (g *Gateway) serveForget(w http.ResponseWriter, r *http.Request) {
+	q, sp, err := g.Forget(r.Context(), r.URL.Query().Get("id"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(Forgotten{Queued: q, Spooled: sp})
+}
+
+// Forgotten says what forgetting a node deleted.
+type Forgotten struct {
+	Queued  int  `json:"queued"`  // messages for it
+	Spooled int  `json:"spooled"` // messages from it not yet published
+	Online  bool `json:"-"`       // the running gateway forgot it (else the store, offline)
+}
+
+// ForgetID forgets node id (see Gateway.Forget) at the gateway running
+// on data directory data, through its admin socket, or, if none runs, in
+// its store: its retained state is then cleared at the gateway's next
+// start.
+func ForgetID(ctx context.Context, data, id string) (Forgotten, error) {
+	if err := checkID(id); err != nil {
+		return Forgotten{}, fmt.Errorf("gateway: %w", err)
+	}
+	u := "http://gateway/v1/forget?id=" + url.QueryEscape(id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return Forgotten{}, err
+	}
+	resp, err := adminClient(data).Do(req)
+	if err == nil {
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+			return Forgotten{Online: true}, fmt.Errorf("gateway: %s", strings.TrimSpace(string(b)))
+		}
+		var f Forgotten
+		err := json.NewDecoder(resp.Body).Decode(&f)
+		f.Online = true
+		return f, err
+	}
+	if !notRunning(err) {
+		return Forgotten{}, fmt.Errorf("gateway: admin socket: %w", err)
+	}
+	st, err := store.Open(data, time.Second)
+	if errors.Is(err, store.ErrLocked) {
+		return Forgotten{}, fmt.Errorf("%w, but its admin socket does not answer (%s): stop it, then forget", ErrStoreLocked, filepath.Join(data, AdminSocket))
+	}
+	if err != nil {
+		return Forgotten{}, err
+	}
+	defer st.Close()
+	q, sp, err := st.Forget(id)
+	if err != nil {
+		return Forgotten{}, err
+	}
+	return Forgotten{Queued: q, Spooled: sp}, st.MarkUnpublish(id)
 }
 
 // forgetAfter returns nodes.forget_after, or 0 for never.

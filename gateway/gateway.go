@@ -308,6 +308,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}
 	}
 	g.startSpools()
+	g.wg.Add(1)
+	go g.unpublishForgotten() // forget.go
 	g.startAdmin()
 	if g.bus != nil && g.bus.Reconnects() {
 		g.wg.Add(1)

@@ -85,7 +85,7 @@ func TestAccessHelp(t *testing.T) {
 		"serve": {"-tls", "-tls-required", "-tls-required-for", "-tls-cert", "-tls-key", "-tls-ca", "-tls-revoke", "-revoke-ids", "-allow-from", "-approval"},
 		"node":  {"-cert", "-key", "-ca"},
 		"ca":    {"init", "issue", "list", "-days", "-out"},
-		"nodes": {"pending", "approve", "deny"},
+		"nodes": {"pending", "approve", "deny", "forget"},
 	} {
 		out, _ := runCmd(t, context.Background(), "help", cmd)
 		for _, f := range flags {

@@ -20,6 +20,10 @@ deny write to its store directly.
   tether nodes pending      node IDs waiting for approval (serve --approval)
   tether nodes approve ID   let node ID in (kept in the store)
   tether nodes deny ID      refuse node ID without listing it as pending
+  tether nodes forget ID    remove node ID: its queue (messages for it are
+                            deleted), saved state, retained MQTT state, page
+                            row and series; it must be down. Its next
+                            connection is a new node's (docs/GATEWAY.md)
 
 Flags:
 `
@@ -35,7 +39,7 @@ func runNodes(ctx context.Context, e *env, args []string) error {
 		if err := parseFlags(e, fs, args); err != nil {
 			return err
 		}
-		return errors.New("tether nodes: say pending, approve ID or deny ID (tether help nodes)")
+		return errors.New("tether nodes: say pending, approve ID, deny ID or forget ID (tether help nodes)")
 	}
 	verb := args[0]
 	rest := args[1:]
@@ -72,6 +76,8 @@ func runNodes(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "%-24s %-24s %-5v %-8d %s\n", p.ID, p.Remote, p.TLS, p.Attempts, p.First.Local().Format(time.DateTime))
 		}
 		return nil
+	case "forget":
+		return nodesForget(ctx, e, *data, id) // nodes_forget.go
 	case "approve", "deny":
 		if id == "" {
 			return fmt.Errorf("tether nodes %s: give the node's ID, e.g. tether nodes %s pump1", verb, verb)
@@ -92,5 +98,5 @@ func runNodes(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "node %q %s %s\n", id, past, where)
 		return nil
 	}
-	return fmt.Errorf("tether nodes: unknown %q: say pending, approve ID or deny ID (tether help nodes)", verb)
+	return fmt.Errorf("tether nodes: unknown %q: say pending, approve ID, deny ID or forget ID (tether help nodes)", verb)
 }

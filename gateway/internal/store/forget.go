@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,4 +68,46 @@ func (s *Store) ForgetIdle(id string, whole bool) (bool, error) {
 	delete(s.seen, id)
 	s.mu.Unlock()
 	return true, nil
+}
+
+// bucketUnpublish lists the forgotten nodes whose retained MQTT state is
+// still to be cleared.
+var bucketUnpublish = []byte("unpublish")
+
+// MarkUnpublish records that forgotten node id's retained MQTT state is
+// to be cleared (by the gateway, once its broker is connected).
+func (s *Store) MarkUnpublish(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketUnpublish)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), []byte{1})
+	})
+}
+
+// Unpublish returns the nodes recorded by MarkUnpublish.
+func (s *Store) Unpublish() ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUnpublish)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(bytes.Clone(k)))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// Unpublished removes id from the nodes recorded by MarkUnpublish.
+func (s *Store) Unpublished(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketUnpublish); b != nil {
+			return b.Delete([]byte(id))
+		}
+		return nil
+	})
 }

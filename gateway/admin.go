@@ -69,6 +69,7 @@ func (g *Gateway) startAdmin() {
 	mux.HandleFunc("POST /v1/approve", act(g.Approve))
 	mux.HandleFunc("POST /v1/deny", act(g.Deny))
 	mux.HandleFunc("POST /v1/forget", g.serveForget) // forget.go
+	mux.HandleFunc("GET /v1/backup", g.serveBackup)  // backup.go
 	g.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	g.wg.Add(1)
 	go func() {

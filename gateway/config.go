@@ -65,6 +65,11 @@ type Config struct {
 	// Data is the directory of the durable store (gateway.db). Empty
 	// means $XDG_STATE_HOME/tether, else ~/.local/state/tether.
 	Data string `yaml:"data"`
+	// FreshStore: if the store file is damaged (truncated, overwritten,
+	// empty), move it aside and start an empty store, rather than refuse
+	// to start (see backup.go). A one-time operator's choice (tether
+	// serve --fresh-store): not in the file.
+	FreshStore bool `yaml:"-"`
 	// Queue bounds each node's durable queue, and all of them together.
 	Queue QueueConfig `yaml:"queue"`
 

@@ -110,7 +110,11 @@ func New(cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: config: %w", err)
 	}
-	st, err := store.Open(cfg.Data, time.Second)
+	open := store.Open
+	if cfg.FreshStore {
+		open = store.OpenFresh
+	}
+	st, err := open(cfg.Data, time.Second)
 	if errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("%w: %s", ErrStoreLocked, cfg.Data)
 	}

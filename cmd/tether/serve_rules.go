@@ -36,10 +36,12 @@ var serveFlagOf = map[string]string{
 type opsFlags struct {
 	maxNodes    int
 	forgetAfter time.Duration
+	freshStore  bool
 }
 
 func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxNodes, "max-nodes", 0, "most node `IDs` kept (nodes.max); a new ID past it is refused at its handshake; 0: 100000, -1: no bound")
+	fs.BoolVar(&o.freshStore, "fresh-store", false, "if the store (gateway.db) is damaged, move it aside and start an empty one (its queues and the nodes' sequence state are lost); without it a damaged store stops the start")
 	fs.DurationVar(&o.forgetAfter, "forget-after", 0, "forget a node not in --expect, with nothing queued, down this `long` (nodes.forget_after); 0: 1h, negative: never")
 }
 
@@ -50,6 +52,8 @@ func (o *opsFlags) apply(name string, cfg *gateway.Config) {
 		cfg.Nodes.Max = o.maxNodes
 	case "forget-after":
 		cfg.Nodes.ForgetAfter = gateway.Duration(o.forgetAfter)
+	case "fresh-store":
+		cfg.FreshStore = o.freshStore
 	}
 }
 

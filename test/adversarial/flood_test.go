@@ -23,7 +23,10 @@ import (
 // goroutines, heap, metric series and the status API are back near the
 // baseline, and the server keeps only the honest node.
 func TestNewIDFlood(t *testing.T) {
-	const ids = 2000
+	ids := 2000
+	if raceOn {
+		ids = 600
+	}
 	h := start(t, options{heap: 3 << 20, configure: func(c *gateway.Config) {
 		c.Nodes.ForgetAfter = gateway.Duration(2 * T)
 	}})

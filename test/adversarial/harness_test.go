@@ -22,7 +22,7 @@ import (
 
 // T is the link timeout of the gateway and the honest node. Pauses of the
 // honest traffic are judged in multiples of it.
-const T = 500 * time.Millisecond
+const T = time.Second
 
 // honestID is the honest node's ID.
 const honestID = "honest"

@@ -82,14 +82,33 @@ type Item struct {
 }
 
 // Open opens or creates the store in dir, waiting at most wait for
-// another process to release it (then ErrLocked).
-func Open(dir string, wait time.Duration) (*Store, error) {
+// another process to release it (then ErrLocked). A store file that is
+// damaged (truncated, partly overwritten, empty, not a store) is refused
+// with a *DamagedError: see check.go.
+func Open(dir string, wait time.Duration) (*Store, error) { return openStore(dir, wait, false) }
+
+// OpenFresh is Open, except that a damaged store file is moved aside
+// (gateway.db.damaged-<time>) and a new, empty store starts: what the
+// damaged one held is lost. It is the operator's choice (tether serve
+// --fresh-store), never the default.
+func OpenFresh(dir string, wait time.Duration) (*Store, error) { return openStore(dir, wait, true) }
+
+func openStore(dir string, wait time.Duration, fresh bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	if wait <= 0 {
 		wait = time.Millisecond
+	}
+	if err := check(path, wait); err != nil {
+		var de *DamagedError
+		if !fresh || !errors.As(err, &de) {
+			return nil, err
+		}
+		if err := de.moveAside(); err != nil {
+			return nil, err
+		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: wait})
 	if errors.Is(err, bolterr.ErrTimeout) {

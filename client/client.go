@@ -60,6 +60,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		UpOnFirstLine: true,
 		MaxLine:       cfg.MaxLine,
 		RecvQueue:     cfg.RecvQueue,
+		Deliver:       cfg.Deliver,
+		Resume:        cfg.Resume,
 		Logger:        cfg.Logger,
 		OnEvent:       cfg.OnEvent,
 		OnKeepalive:   c.keepalive,

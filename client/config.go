@@ -41,6 +41,17 @@ type Config struct {
 	MaxLine   int
 	RecvQueue int
 
+	// Deliver, if set, takes every new message from the server instead of
+	// the receive queue: the message is acknowledged only when Deliver
+	// returns nil (see link.Config.Deliver). A relay that must not ACK a
+	// line before the next hop has it (the serial bridge) uses it.
+	Deliver func(ctx context.Context, m link.Message) error
+
+	// Resume restores the link's sequence state saved by an earlier
+	// process (see link.Config.Resume and link.Snapshot), so that the
+	// server sees no restart. The zero value starts afresh.
+	Resume link.Snapshot
+
 	// Radio is the network interface to manage; nil lets the OS do it.
 	Radio Radio
 	// RadioTimeout bounds each attempt to connect the Radio. Zero means

@@ -125,12 +125,12 @@ type EventKind uint8
 
 // Events of a bridge.
 const (
-	BoardUp       EventKind = iota + 1 // the board answers on the serial link
-	BoardDown                          // the board stopped answering (or the port failed)
-	BoardRestart                       // the board started afresh (its boot message)
-	BoardReset                         // the bridge reset the board (Config.Reset)
-	ServerUp                           // the link to the server is up
-	ServerDown                         // the link to the server is down
+	BoardUp      EventKind = iota + 1 // the board answers on the serial link
+	BoardDown                         // the board stopped answering (or the port failed)
+	BoardRestart                      // the board started afresh (its boot message)
+	BoardReset                        // the bridge reset the board (Config.Reset)
+	ServerUp                          // the link to the server is up
+	ServerDown                        // the link to the server is down
 )
 
 func (k EventKind) String() string {

@@ -163,8 +163,8 @@ func (p *portIO) write(b []byte, deadline time.Time) error {
 // the session, not the port.
 type frameConn struct {
 	p     *portIO
-	flag  func() byte      // the flag of each frame written
-	onRx  func(flag byte)  // called with the flag of each valid frame
+	flag  func() byte       // the flag of each frame written
+	onRx  func(flag byte)   // called with the flag of each valid frame
 	bad   func(line []byte) // called with each line that is no valid frame
 	local net.Addr
 

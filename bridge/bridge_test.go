@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/bridge"
-	"github.com/tether-iot/tether/internal/faultnet"
-	"github.com/tether-iot/tether/internal/testutil"
+	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 	"go.uber.org/goleak"

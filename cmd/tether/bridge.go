@@ -13,14 +13,6 @@ import (
 	"github.com/tether-iot/tether/link"
 )
 
-func init() {
-	register(&command{
-		name:    "bridge",
-		summary: "a board on a serial port becomes a node (exactly once, both ways)",
-		run:     runBridge,
-	})
-}
-
 const bridgeUsage = `Usage: tether bridge --serial PORT --id ID --server HOST:PORT [flags]
 
 A board that has only a serial port (wired TX/RX/GND, or USB) becomes node

@@ -3,6 +3,7 @@
 //	tether demo main --outages    the seed's main demo, in one process
 //	tether serve                  a server: stdin/stdout, MQTT, status page
 //	tether node --id 7 --server host:8123
+//	tether bridge --serial /dev/ttyACM0 --id pump1 --server host:8123
 //	tether soak                   simulated nodes through injected outages
 //	tether bench                  latency, throughput and scale figures
 //
@@ -38,6 +39,7 @@ type env struct {
 var commands = []command{
 	{"serve", "a server: stdin/stdout, MQTT gateway, status page", runServe},
 	{"node", "a node from the shell: stdin lines are sent, received lines printed", runNode},
+	{"bridge", "a board on a serial port becomes a node (exactly once, both ways)", runBridge},
 	{"ca", "the gateway's CA: TLS credentials for nodes that run Go", runCA},
 	{"nodes", "a gateway's node IDs: pending, approve, deny, forget", runNodes},
 	{"backup", "a consistent copy of a gateway's store, running or not", runBackup},

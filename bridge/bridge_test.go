@@ -244,8 +244,13 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 	serverRead := readAll(t, ctx, up, node.ReadLine)
 	defer func() { <-serverRead }()
 	gate := make(chan struct{})
+	noisy := make(chan struct{})
 	serverSent := make(chan error, 1)
 	go func() {
+		select { // the server's lines cross the noisy wire
+		case <-noisy:
+		case <-ctx.Done():
+		}
 		for i := 1; i <= nDown; i++ {
 			if i == downPhase1+1 {
 				select {
@@ -267,6 +272,7 @@ func TestExactlyOnceThroughFaults(t *testing.T) {
 		switch i {
 		case 20:
 			r.wire.set(0.01, 0.005) // a noisy wire
+			close(noisy)
 		case 60:
 			stopBridge() // the bridge's host dies; the board keeps repeating
 			stopBridge = r.startBridge()

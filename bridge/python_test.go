@@ -1,0 +1,122 @@
+package bridge_test
+
+import (
+	"bufio"
+	"context"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMicroPythonLibrary runs the board library (boards/micropython) under
+// CPython on a pseudo-terminal against the bridge, through a noisy wire,
+// a bridge killed and restarted, the server cut off, and a restart of the
+// board: every line arrives exactly once, in order, both ways.
+func TestMicroPythonLibrary(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to test the board library (scripts/test installs it): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := newRig(t, ctx, 2)
+	stopBridge := r.startBridge()
+	const nUp, nDown, restartAt = 120, 40, 90
+	cmd := exec.CommandContext(ctx, py, "../boards/micropython/tests/cpython_board.py",
+		r.dpty.Path, strconv.Itoa(nUp), strconv.Itoa(nDown), strconv.Itoa(int(serialT/time.Millisecond)), strconv.Itoa(restartAt))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	up, down := newTally("b"), newTally("s")
+	node := r.node()
+	serverRead := readAll(t, ctx, up, node.ReadLine)
+	restarted := make(chan struct{})
+	scanned := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		last := ""
+		for sc.Scan() {
+			line := sc.Text()
+			last = line
+			switch {
+			case strings.HasPrefix(line, "got "):
+				down.add(t, strings.TrimPrefix(line, "got "))
+			case line == "restarted":
+				close(restarted)
+			}
+		}
+		scanned <- last
+	}()
+	serverSent := make(chan error, 1)
+	noisy := make(chan struct{})
+	go func() {
+		select { // the server's lines cross the noisy wire
+		case <-noisy:
+		case <-ctx.Done():
+		}
+		for i := 1; i <= nDown; i++ {
+			if i == nDown/2+1 {
+				select {
+				case <-restarted:
+				case <-ctx.Done():
+					serverSent <- ctx.Err()
+					return
+				}
+			}
+			if err := node.Write(ctx, "s"+strconv.Itoa(i)); err != nil {
+				serverSent <- err
+				return
+			}
+		}
+		serverSent <- nil
+	}()
+
+	steps := []struct {
+		at int
+		do func()
+	}{
+		{10, func() { r.wire.set(0.01, 0.005); close(noisy) }},
+		{40, func() { stopBridge(); stopBridge = r.startBridge() }},
+		{60, func() { r.proxy.Cut() }},
+		{100, func() { r.wire.set(0, 0) }},
+	}
+	for _, s := range steps {
+		if err := up.waitFor(ctx, s.at); err != nil {
+			t.Fatalf("%v (python stderr: %s)", err, stderr.String())
+		}
+		s.do()
+	}
+	if err := up.waitFor(ctx, nUp); err != nil {
+		t.Fatalf("%v (python stderr: %s)", err, stderr.String())
+	}
+	if err := <-serverSent; err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("board: %v: %s", err, stderr.String())
+	}
+	last := <-scanned
+	t.Logf("python board: %s", last)
+	if !strings.HasPrefix(last, "done") {
+		t.Errorf("the python board did not finish: last line %q", last)
+	}
+	up.check(t, nUp)
+	down.check(t, nDown)
+	if n := node.Stats().PeerRestarts; n != 1 {
+		t.Errorf("the server saw %d node restarts, want 1 (the board's)", n)
+	}
+	if f, d := r.wire.faults(); f == 0 || d == 0 {
+		t.Errorf("no faults injected (%d flipped, %d dropped)", f, d)
+	}
+	stopBridge()
+	r.srv.Close()
+	<-serverRead
+}

@@ -42,6 +42,7 @@ type rig struct {
 	state  string
 	plain  bool
 	resets chan struct{}
+	b      *bridge.Bridge // the latest bridge started
 
 	mu     sync.Mutex
 	events []bridge.Event
@@ -101,6 +102,7 @@ func (r *rig) startBridge() (stop func()) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.b = b
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); b.Run(ctx) }()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-iot/tether/bridge"
 )
 
 // TestMicroPythonLibrary runs the board library (boards/micropython) under
@@ -119,4 +121,40 @@ func TestMicroPythonLibrary(t *testing.T) {
 	stopBridge()
 	r.srv.Close()
 	<-serverRead
+}
+
+// TestPythonFramingMatches: the library's frames, with binascii.crc32 and
+// with its pure-Python CRC (for ports without it), are the bridge's.
+func TestPythonFramingMatches(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to test the board library: %v", err)
+	}
+	lines := []string{"", "00", "00boot 1a2b3c4d", "7fhello ~ world", "01é"}
+	script := `
+import sys
+sys.path.insert(0, "../boards/micropython")
+import tether_board as tb
+for a in sys.argv[1:]:
+    f = tb.frame(a.encode())
+    assert f[1:-9] == b"-" + a.encode()
+    body = f[1:-9]
+    assert ("%08x" % tb._crc32_py(body)).encode() == f[-9:-1], a
+    assert tb.unframe(f[:-1]) == (b"-", a.encode()), a
+    print(f[:-1].decode())
+`
+	out, err := exec.Command(py, append([]string{"-c", script}, lines...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(lines) {
+		t.Fatalf("python printed %q", out)
+	}
+	for i, l := range lines {
+		want := string(bridge.AppendFrame(nil, bridge.FlagBoard, []byte(l)))
+		if got[i]+"\n" != want {
+			t.Errorf("%q: python %q, Go %q", l, got[i], want)
+		}
+	}
 }

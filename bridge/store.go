@@ -214,11 +214,6 @@ func (s *store) addUp(it upItem, boardWin link.Window) (upItem, error) {
 	return it, err
 }
 
-// setBoardWindow stores the board link's window alone (a boot message).
-func (s *store) setBoardWindow(w link.Window) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return putWindow(tx.Bucket(bktMeta), keyBoardWin, w) })
-}
-
 // assignUp records the server-link id given to an up item.
 func (s *store) assignUp(it upItem) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -267,11 +262,6 @@ func (s *store) putDown(it downItem) error {
 		}
 		return tx.Bucket(bktDown).Put(seqKey(it.seq), encodeDown(it))
 	})
-}
-
-// setBoardNext records the board link's next id (after its boot message).
-func (s *store) setBoardNext(next uint8) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keyBoardNext, []byte{next}) })
 }
 
 // doneDown removes down items and stores the server link's window: w is

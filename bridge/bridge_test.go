@@ -56,7 +56,7 @@ func newRig(t *testing.T, ctx context.Context, seed uint64) *rig {
 	}
 	ln := testutil.Listen(t)
 	served := make(chan struct{})
-	go func() { defer close(served); srv.Serve(context.Background(), ln) }()
+	go func() { defer close(served); srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close(); <-served })
 	px, err := faultnet.Start(context.Background(), faultnet.Config{Target: ln.Addr().String(), Logger: testutil.Logger()})
 	if err != nil {

@@ -8,9 +8,14 @@
 // one, all with qos and wait; in the fast one (qos-fast) each side writes
 // bursts of four concurrent messages with qos and no wait.
 //
-// The node sends [n, connects, heap kB, duplicates, missed], the server
-// [n, count, duplicates, missed]: n counts from 0, and the last two are
-// the sender's own figures, so that each side reports the other's too.
+// The node sends the original nodes' layouts: [n, connects, heap kB,
+// duplicates, missed, out of order, uptime s] (c_qos.py) in the plain
+// demo, [n, connects, heap kB, duplicates, missed] (c_qos_fast.py) in the
+// fast one; the server sends [n, count, duplicates, missed]. n counts
+// from 0, and the other figures are the sender's own, so that each side
+// reports the other's too; each side reads the original peers' layouts
+// as well (see peerFigures). A side counts numbers from the first it
+// receives, so that a server restarted while its node runs misses nothing.
 // When a side ends its run it sends ["end", messages sent]: the other
 // side then knows exactly which numbers it should have received.
 package qos
@@ -73,7 +78,8 @@ type Side struct {
 	// linkRestarts is the link's count of peer restarts when the last 0
 	// arrived.
 	linkRestarts uint64
-	remote       [2]int // the peer's duplicates and missed, from its last message
+	remote       [3]int // the peer's duplicates, missed, out of order, from its last message
+	remoteOOO    bool   // the peer reports its out of order count (c_qos.py's layout)
 	peerEnd      chan uint64
 
 	stop    chan struct{}
@@ -92,6 +98,7 @@ func Start(ctx context.Context, conn Conn, cfg Config) *Side {
 		cfg.Report = 10 * time.Second
 	}
 	s := &Side{cfg: cfg, conn: conn, st: time.Now(), peerEnd: make(chan uint64, 1), stop: make(chan struct{})}
+	s.check.FromFirst = true
 	s.who, s.peer = "server", "node "+ID
 	if cfg.Node {
 		s.who, s.peer = "node "+ID, "server"
@@ -193,13 +200,16 @@ func (s *Side) write(ctx context.Context, wg *sync.WaitGroup, opts ...link.Write
 
 func (s *Side) message(n uint64) string {
 	s.mu.Lock()
-	dup, miss := int(s.check.Duplicates()), int(s.check.Gaps())
+	dup, miss, late := int(s.check.Duplicates()), int(s.check.Gaps()), int(s.check.Late())
 	s.mu.Unlock()
 	var v []int
 	if s.cfg.Node {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		v = []int{int(n), s.conn.Connects(), int(ms.HeapInuse / 1024), dup, miss}
+		if !s.cfg.Fast { // c_qos.py's layout, which s_qos_cp.py reads
+			v = append(v, late, int(time.Since(s.st)/time.Second))
+		}
 	} else {
 		v = []int{int(n), int(n), dup, miss}
 	}
@@ -239,16 +249,12 @@ func (s *Side) read(ctx context.Context) {
 			r := s.conn.Stats().PeerRestarts
 			if s.check.Highest() > 0 && r > s.linkRestarts {
 				s.restarts++
-				s.check = seqcheck.Checker{}
+				s.check = seqcheck.Checker{FromFirst: true}
 			}
 			s.linkRestarts = r
 		}
 		res := s.check.Add(uint64(n))
-		if len(v) >= 4 {
-			d, _ := v[len(v)-2].(float64)
-			m, _ := v[len(v)-1].(float64)
-			s.remote = [2]int{int(d), int(m)}
-		}
+		s.peerFigures(v)
 		s.mu.Unlock()
 		switch res {
 		case seqcheck.TooFar:
@@ -260,6 +266,25 @@ func (s *Side) read(ctx context.Context) {
 		default:
 			s.cfg.Out.Say(s.who, "got %s from the %s", line, s.peer)
 		}
+	}
+}
+
+// peerFigures takes the peer's own counts from its message, where each
+// layout has them: the original c_qos.py node sends [n, connects,
+// mem_free, dupe, miss, oord, uptime] (s_qos_cp.py reads data[3..6]),
+// c_qos_fast.py [n, connects, mem_free, dupes, missing] (s_qos_fast.py
+// reads data[3] and data[4]), this demo's server [n, count, dupes,
+// missed], and the original servers [n, count], without figures. s.mu is
+// held.
+func (s *Side) peerFigures(v []any) {
+	num := func(i int) int { f, _ := v[i].(float64); return int(f) }
+	switch {
+	case len(v) >= 7:
+		s.remote, s.remoteOOO = [3]int{num(3), num(4), num(5)}, true
+	case len(v) >= 5:
+		s.remote = [3]int{num(3), num(4), 0}
+	case len(v) == 4:
+		s.remote = [3]int{num(2), num(3), 0}
 	}
 }
 
@@ -281,10 +306,14 @@ func (s *Side) Report() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	up := time.Since(s.st).Round(time.Second)
-	return fmt.Sprintf("REPORT uptime %v, outages %d, repeats ignored by the link %d; duplicates %d here, %d at the %s; missed %d here, %d at the %s; out of order %d; %s restarts %d",
+	ooo := fmt.Sprintf("%d", s.check.Late())
+	if s.remoteOOO {
+		ooo = fmt.Sprintf("%d here, %d at the %s", s.check.Late(), s.remote[2], s.peer)
+	}
+	return fmt.Sprintf("REPORT uptime %v, outages %d, repeats ignored by the link %d; duplicates %d here, %d at the %s; missed %d here, %d at the %s; out of order %s; %s restarts %d",
 		up, max(s.conn.Connects()-1, 0), s.conn.Stats().Duplicates,
 		s.check.Duplicates(), s.remote[0], s.peer, s.check.Gaps(), s.remote[1], s.peer,
-		s.check.Late(), s.peer, s.restarts)
+		ooo, s.peer, s.restarts)
 }
 
 // Result is what one side received over a whole run.

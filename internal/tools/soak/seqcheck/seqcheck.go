@@ -23,7 +23,19 @@ const MaxAhead = 1 << 20
 // Checker records the numbers received on one stream. The zero value is
 // ready to use. A Checker is not safe for concurrent use.
 type Checker struct {
-	seen       []uint64 // bit n set: n has arrived
+	// FromFirst makes the first number to arrive the start of the stream:
+	// the numbers below it are not gaps nor missing (a receiver started
+	// after its sender, as a demo server restarted while its node runs;
+	// the original micropython-iot check does the same). A number a
+	// little below the first that arrives later (out of order) moves the
+	// start down to it; one more than 64 below it is refused as TooFar.
+	// Set it before the first Add.
+	FromFirst bool
+
+	started    bool
+	base       uint64   // seen's bit 0 is number base
+	from       uint64   // the first number expected
+	seen       []uint64 // bit n-base set: n has arrived
 	next       uint64   // one past the highest number seen
 	received   uint64   // distinct numbers
 	duplicates uint64
@@ -32,10 +44,17 @@ type Checker struct {
 
 // Add records the arrival of n.
 func (c *Checker) Add(n uint64) Result {
-	if n >= c.next && n-c.next >= MaxAhead {
+	if c.FromFirst && !c.started {
+		c.started = true
+		c.from, c.next = n, n
+		c.base = max(n/64*64, 64) - 64
+	}
+	if n < c.base || (n >= c.next && n-c.next >= MaxAhead) {
 		return TooFar
 	}
-	w, b := n/64, uint64(1)<<(n%64)
+	c.from = min(c.from, n)
+	i := n - c.base
+	w, b := i/64, uint64(1)<<(i%64)
 	for uint64(len(c.seen)) <= w {
 		c.seen = append(c.seen, 0)
 	}
@@ -55,8 +74,12 @@ func (c *Checker) Add(n uint64) Result {
 
 // Has reports whether n has arrived.
 func (c *Checker) Has(n uint64) bool {
-	w := n / 64
-	return w < uint64(len(c.seen)) && c.seen[w]&(1<<(n%64)) != 0
+	if n < c.base {
+		return false
+	}
+	i := n - c.base
+	w := i / 64
+	return w < uint64(len(c.seen)) && c.seen[w]&(1<<(i%64)) != 0
 }
 
 // Received returns how many distinct numbers have arrived.
@@ -75,23 +98,35 @@ func (c *Checker) Highest() uint64 { return c.next }
 // Gaps returns how many numbers below the highest one have not arrived
 // (yet): missed messages, as far as the receiver can tell without knowing
 // how many were sent.
-func (c *Checker) Gaps() uint64 { return c.next - c.received }
+func (c *Checker) Gaps() uint64 {
+	if c.received == 0 {
+		return 0
+	}
+	return c.next - c.from - c.received
+}
 
-// Missing returns how many of the numbers 0..sent-1 have not arrived: the
-// messages lost, once the sender has said it sent that many and every one
-// of them has been acknowledged.
+// Missing returns how many of the numbers 0..sent-1 (from the first to
+// arrive, with FromFirst) have not arrived: the messages lost, once the
+// sender has said it sent that many and every one of them has been
+// acknowledged.
 func (c *Checker) Missing(sent uint64) uint64 {
+	if sent <= c.from {
+		return 0
+	}
 	var got uint64
-	for n := range min(sent, c.next) {
+	for n := c.from; n < min(sent, c.next); n++ {
 		if c.Has(n) {
 			got++
 		}
 	}
-	return sent - got
+	return sent - c.from - got
 }
 
 // Unexpected returns how many distinct numbers at or above sent have
 // arrived: messages the sender did not say it sent.
 func (c *Checker) Unexpected(sent uint64) uint64 {
-	return c.received - (sent - c.Missing(sent))
+	if sent <= c.from {
+		return c.received
+	}
+	return c.received - (sent - c.from - c.Missing(sent))
 }

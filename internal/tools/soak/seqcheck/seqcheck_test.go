@@ -65,3 +65,28 @@ func TestTooFar(t *testing.T) {
 		t.Fatalf("Add(MaxAhead) = %v, gaps %d; want New, %d", r, c.Gaps(), MaxAhead-1)
 	}
 }
+
+func TestFromFirst(t *testing.T) {
+	c := Checker{FromFirst: true}
+	for _, n := range []uint64{1000, 1001, 1003} {
+		c.Add(n)
+	}
+	if g := c.Gaps(); g != 1 {
+		t.Errorf("gaps %d, want 1 (1002)", g)
+	}
+	if r := c.Add(999); r != Late {
+		t.Errorf("999 after 1000: %v, want Late", r)
+	}
+	if m := c.Missing(1004); m != 1 {
+		t.Errorf("missing %d, want 1", m)
+	}
+	if u := c.Unexpected(1002); u != 1 {
+		t.Errorf("unexpected %d, want 1 (1003)", u)
+	}
+	if r := c.Add(800); r != TooFar {
+		t.Errorf("800: %v, want TooFar", r)
+	}
+	if c.Has(1002) || !c.Has(999) {
+		t.Error("Has")
+	}
+}

@@ -22,12 +22,15 @@ simulated nodes, in this one process (each node talks to the server
 through a fault proxy on loopback):
 
   main      up to four nodes (1-4) exchange a JSON list with their own
-            instance of the server application every few seconds, qos on
+            instance of the server application every few seconds, qos on;
+            ends with a verdict on what the receivers counted (lost,
+            duplicated)
   remote    node tx sends its switch state; the server forwards it to
             node rx, which lights its LED; qos off, for low latency
   qos       node "qos" and the server exchange numbered qos messages and
             report uptime, outages, duplicates, missed and out-of-order
-            messages and restarts, on both sides
+            messages and restarts, on both sides; the server also
+            reads the original nodes (c_qos.py, c_qos_fast.py)
   qos-fast  the same with bursts of four concurrent writes without wait
 
   tether demo qos --outages        watch the link survive every kind of

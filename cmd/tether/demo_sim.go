@@ -50,11 +50,12 @@ func runDemoSim(ctx context.Context, name string, f demoFlags, out *demo.Printer
 	}
 
 	var sides [2]*qos.Side // node, server
+	var chk mainapp.Checks
 	switch name {
 	case "main":
-		goRun(func() { mainapp.Server(runCtx, sim.Server, ids, out, f.interval) })
+		goRun(func() { mainapp.Server(runCtx, sim.Server, ids, out, f.interval, &chk) })
 		for _, id := range ids {
-			goRun(func() { mainapp.Node(runCtx, sim.Nodes[id], out, f.interval) })
+			goRun(func() { mainapp.Node(runCtx, sim.Nodes[id], out, f.interval, &chk) })
 		}
 	case "remote":
 		runRemoteSim(runCtx, sim, f, out, goRun)
@@ -97,17 +98,67 @@ func runDemoSim(ctx context.Context, name string, f demoFlags, out *demo.Printer
 	}
 	<-runCtx.Done()
 	wg.Wait()
-	if sides[0] == nil {
-		out.Say("demo", "over: %d outages survived; outages %s", sim.Outages(), in.Summary())
+	interrupted := ctx.Err() != nil // Ctrl-C, rather than --duration
+	outages := outageSummary(sim.Outages(), in.Total(), in.Summary(), f.outages, interrupted)
+	switch {
+	case name == "main":
+		if err := mainVerdict(out, &chk, "the nodes and server apps"); err != nil {
+			out.Say("demo", "over: %s", outages)
+			return err
+		}
+		out.Say("demo", "over: %s", outages)
+		return nil
+	case sides[0] == nil:
+		out.Say("demo", "over: %s", outages)
 		return nil
 	}
-	return qosVerdict(context.WithoutCancel(ctx), sim, sides, in, out, f.timeout)
+	return qosVerdict(context.WithoutCancel(ctx), sides, out, f.timeout, outages, interrupted)
+}
+
+// outageSummary says what became of the outages: how many the links
+// survived, and how many were still in progress when the demo stopped.
+func outageSummary(survived, injected int, kinds string, injecting, interrupted bool) string {
+	if !injecting {
+		if survived == 0 {
+			return "no outages injected (add --outages to inject some), none seen"
+		}
+		return fmt.Sprintf("no outages injected (add --outages to inject some); the links had %d outages of their own and survived them", survived)
+	}
+	s := fmt.Sprintf("%d outages survived; %s", survived, kinds)
+	if injected > survived {
+		when := "when the time was up"
+		if interrupted {
+			when = "when the demo was interrupted"
+		}
+		s += fmt.Sprintf("; %d still in progress %s (the links were down, waiting to recover)", injected-survived, when)
+	}
+	return s
+}
+
+// mainVerdict ends the main demo with what its receivers counted: lost
+// (a gap below a number that arrived: with qos and wait, order is kept)
+// and duplicated.
+func mainVerdict(out *demo.Printer, chk *mainapp.Checks, who string) error {
+	received, lost, dup := chk.Totals()
+	verdict := "PASS"
+	if lost+dup > 0 {
+		verdict = "FAIL"
+	}
+	out.Say("VERDICT", "%s: %d lost, %d duplicated; %d messages received by %s", verdict, lost, dup, received, who)
+	if verdict != "PASS" {
+		return fmt.Errorf("main demo failed: %d lost, %d duplicated", lost, dup)
+	}
+	return nil
 }
 
 // qosVerdict ends both sides of a qos demo and compares what each sent
 // with what the other received.
-func qosVerdict(ctx context.Context, sim *demo.Sim, sides [2]*qos.Side, in *demo.Injector, out *demo.Printer, T time.Duration) error {
-	out.Say("demo", "time is up: both sides stop writing, wait for their last messages to be acknowledged, and compare counts")
+func qosVerdict(ctx context.Context, sides [2]*qos.Side, out *demo.Printer, T time.Duration, outages string, interrupted bool) error {
+	why := "time is up"
+	if interrupted {
+		why = "interrupted"
+	}
+	out.Say("demo", "%s: both sides stop writing, wait for their last messages to be acknowledged, and compare counts", why)
 	ctx, cancel := context.WithTimeout(ctx, 20*T+10*time.Second)
 	defer cancel()
 	var res [2]qos.Result
@@ -133,8 +184,8 @@ func qosVerdict(ctx context.Context, sim *demo.Sim, sides [2]*qos.Side, in *demo
 	if lost+dup > 0 {
 		verdict = "FAIL"
 	}
-	out.Say("VERDICT", "%s: %d lost, %d duplicated, %d out of order, %d outages survived (outages %s)",
-		verdict, lost, dup, order, sim.Outages(), in.Summary())
+	out.Say("VERDICT", "%s: %d lost, %d duplicated, %d out of order; %s",
+		verdict, lost, dup, order, outages)
 	out.Say("VERDICT", "node -> server: %d sent, %d received; server -> node: %d sent, %d received",
 		node.Sent, srv.Received, srv.Sent, node.Received)
 	if verdict != "PASS" {

@@ -42,7 +42,10 @@ func runDemoServer(ctx context.Context, e *env, name string, f demoFlags, out *d
 	}
 	switch name {
 	case "main":
-		return mainapp.Server(ctx, srv, ids, out, f.interval)
+		var chk mainapp.Checks
+		err := mainapp.Server(ctx, srv, ids, out, f.interval, &chk)
+		mainVerdict(out, &chk, "the server apps")
+		return err
 	case "remote":
 		return remote.Server(ctx, srv, out)
 	}
@@ -89,7 +92,10 @@ func runDemoNode(ctx context.Context, e *env, name string, f demoFlags, out *dem
 	out.Say("demo", "node %s of the %s demo, server %s, T=%v; Ctrl-C to stop", id, name, f.server, f.timeout)
 	switch {
 	case name == "main":
-		return mainapp.Node(ctx, c, out, f.interval)
+		var chk mainapp.Checks
+		err := mainapp.Node(ctx, c, out, f.interval, &chk)
+		mainVerdict(out, &chk, "node "+id)
+		return err
 	case id == remote.RX:
 		return remote.RXNode(ctx, c, out, nil)
 	case id == remote.TX:

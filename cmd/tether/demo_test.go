@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"regexp"
@@ -20,7 +21,7 @@ func TestDemoOneProcess(t *testing.T) {
 	}{
 		{"qos", "6s", []string{"VERDICT", "PASS: 0 lost, 0 duplicated, 0 out of order", "REPORT uptime", "got [0,"}},
 		{"qos-fast", "5s", []string{"VERDICT", "PASS: 0 lost, 0 duplicated", "REPORT uptime"}},
-		{"main", "3s", []string{"node 1", "app 4", "from the server app", "over:"}},
+		{"main", "3s", []string{"node 1", "app 4", "from the server app", "VERDICT", "PASS: 0 lost, 0 duplicated; ", "over:"}},
 		{"remote", "4s", []string{"all peers are connected", "LED", "over:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,6 +38,66 @@ func TestDemoOneProcess(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDemoEndings: each demo ends with words that say what happened, in
+// every way it can end.
+func TestDemoEndings(t *testing.T) {
+	t.Run("remote without outages", func(t *testing.T) {
+		t.Parallel()
+		var stdout, stderr nodeStderr
+		if err := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, []string{"demo", "remote",
+			"--duration", "1s", "--timeout", "200ms"}); err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		out := stdout.String()
+		if strings.Contains(out, "outages none injected") || !strings.Contains(out, "over: no outages injected (add --outages to inject some)") {
+			t.Errorf("remote demo ending:\n%s", out)
+		}
+	})
+	t.Run("qos interrupted", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w := &lineWaiter{want: regexp.MustCompile(`server +got \[1,`), found: make(chan struct{})}
+		var stderr nodeStderr
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, &env{stdout: w, stderr: &stderr}, []string{"demo", "qos", "--timeout", "200ms", "--interval", "100ms"})
+		}()
+		select {
+		case <-w.found:
+		case <-time.After(time.Minute):
+			t.Fatal("the qos demo did not start")
+		}
+		cancel() // Ctrl-C
+		if err := <-done; err != nil {
+			t.Fatalf("%v\n%s", err, stderr.String())
+		}
+		out := w.buf.String()
+		if strings.Contains(out, "time is up") || !strings.Contains(out, "interrupted: both sides stop writing") || !strings.Contains(out, "VERDICT") {
+			t.Errorf("an interrupted qos demo says:\n%s", out)
+		}
+	})
+}
+
+// TestOutageSummary: an outage still in progress at the end is said so,
+// not left as a difference between two counts.
+func TestOutageSummary(t *testing.T) {
+	for _, tc := range []struct {
+		survived, injected int
+		injecting, intr    bool
+		want               string
+	}{
+		{5, 6, true, true, "5 outages survived; 6 injected: cut 6; 1 still in progress when the demo was interrupted (the links were down, waiting to recover)"},
+		{6, 6, true, false, "6 outages survived; 6 injected: cut 6"},
+		{0, 0, false, false, "no outages injected (add --outages to inject some), none seen"},
+	} {
+		kinds := fmt.Sprintf("%d injected: cut %d", tc.injected, tc.injected)
+		if got := outageSummary(tc.survived, tc.injected, kinds, tc.injecting, tc.intr); got != tc.want {
+			t.Errorf("got  %q\nwant %q", got, tc.want)
+		}
 	}
 }
 

@@ -87,6 +87,17 @@ func (in *Injector) Run(ctx context.Context) {
 	}
 }
 
+// Total returns how many outages have been injected.
+func (in *Injector) Total() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	total := 0
+	for _, n := range in.counts {
+		total += n
+	}
+	return total
+}
+
 // Summary says how many outages of each kind were injected.
 func (in *Injector) Summary() string {
 	in.mu.Lock()

@@ -18,16 +18,58 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/tools/demo"
+	"github.com/tether-iot/tether/internal/tools/soak/seqcheck"
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
 )
+
+// Checks counts the numbers each side of the demo receives (the node's
+// count, the server instance's count), one stream per receiver, so that
+// the demo can end with a verdict: lost (a gap below a number that
+// arrived: with qos and wait, order is kept, so a gap is a loss) and
+// duplicated. The zero value is ready; a nil *Checks checks nothing.
+type Checks struct {
+	mu      sync.Mutex
+	streams map[string]*seqcheck.Checker
+}
+
+func (c *Checks) add(stream string, n int) seqcheck.Result {
+	if c == nil || n < 0 {
+		return seqcheck.New
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streams == nil {
+		c.streams = make(map[string]*seqcheck.Checker)
+	}
+	ch := c.streams[stream]
+	if ch == nil {
+		ch = &seqcheck.Checker{FromFirst: true}
+		c.streams[stream] = ch
+	}
+	return ch.Add(uint64(n))
+}
+
+// Totals returns the distinct messages received, the lost and the
+// duplicated, over every stream.
+func (c *Checks) Totals() (received, lost, duplicated uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.streams {
+		received += ch.Received()
+		lost += ch.Gaps()
+		duplicated += ch.Duplicates()
+	}
+	return received, lost, duplicated
+}
 
 // IDs are the nodes of the main demo.
 var IDs = []string{"1", "2", "3", "4"}
 
 // Node runs the node half on c until ctx is done: it sends its list every
 // interval and prints what the server's application sends.
-func Node(ctx context.Context, c *client.Client, out *demo.Printer, interval time.Duration) error {
+// chk, if not nil, counts the server's numbers as they arrive.
+func Node(ctx context.Context, c *client.Client, out *demo.Printer, interval time.Duration, chk *Checks) error {
 	who := "node " + c.ID()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -38,6 +80,13 @@ func Node(ctx context.Context, c *client.Client, out *demo.Printer, interval tim
 			line, err := c.ReadLine(ctx)
 			if err != nil {
 				return
+			}
+			var v []int
+			if json.Unmarshal([]byte(line), &v) == nil && len(v) > 0 {
+				if chk.add(who, v[0]) == seqcheck.Duplicate {
+					out.Say(who, "got  %s from the server app: a DUPLICATE", line)
+					continue
+				}
 			}
 			out.Say(who, "got  %s from the server app", line)
 		}
@@ -57,21 +106,22 @@ func Node(ctx context.Context, c *client.Client, out *demo.Printer, interval tim
 }
 
 // Server runs one instance of the server-side application for each of
-// ids, on srv, until ctx is done.
-func Server(ctx context.Context, srv *server.Server, ids []string, out *demo.Printer, interval time.Duration) error {
+// ids, on srv, until ctx is done; chk, if not nil, counts each node's
+// numbers as they arrive.
+func Server(ctx context.Context, srv *server.Server, ids []string, out *demo.Printer, interval time.Duration, chk *Checks) error {
 	var wg sync.WaitGroup
 	for _, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveNode(ctx, srv, id, out, interval)
+			serveNode(ctx, srv, id, out, interval, chk)
 		}()
 	}
 	wg.Wait()
 	return nil
 }
 
-func serveNode(ctx context.Context, srv *server.Server, id string, out *demo.Printer, interval time.Duration) {
+func serveNode(ctx context.Context, srv *server.Server, id string, out *demo.Printer, interval time.Duration, chk *Checks) {
 	who := "app " + id
 	out.Say(who, "awaiting node %s", id)
 	l, err := srv.Node(ctx, id)
@@ -98,6 +148,10 @@ func serveNode(ctx context.Context, srv *server.Server, id string, out *demo.Pri
 			mu.Lock()
 			data[1], data[2] = got[1], got[2]
 			mu.Unlock()
+			if chk.add(who, got[1]) == seqcheck.Duplicate {
+				out.Say(who, "got  %s from node %s: a DUPLICATE", line, id)
+				continue
+			}
 			out.Say(who, "got  %s from node %s", line, id)
 		}
 	}()

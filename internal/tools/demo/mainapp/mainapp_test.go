@@ -54,9 +54,9 @@ func TestMainDemoThroughOutages(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ids)+1)
-	wg.Go(func() { errs <- mainapp.Server(runCtx, sim.Server, ids, out, interval) })
+	wg.Go(func() { errs <- mainapp.Server(runCtx, sim.Server, ids, out, interval, nil) })
 	for _, id := range ids {
-		wg.Go(func() { errs <- mainapp.Node(runCtx, sim.Nodes[id], out, interval) })
+		wg.Go(func() { errs <- mainapp.Node(runCtx, sim.Nodes[id], out, interval, nil) })
 	}
 	defer func() { stop(); wg.Wait() }()
 
@@ -133,7 +133,7 @@ func TestServerAppSkipsBadLines(t *testing.T) {
 	sim := demotest.StartSim(ctx, t, out, "1")
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"1"}, out, interval) }()
+	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"1"}, out, interval, nil) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
@@ -176,7 +176,7 @@ func TestAppsEndQuietly(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"9"}, out, interval) }()
+	go func() { done <- mainapp.Server(runCtx, sim.Server, []string{"9"}, out, interval, nil) }()
 	st.Await(ctx, t, regexp.MustCompile(`app 9 +awaiting node 9$`), 1)
 	stop()
 	if err := <-done; err != nil {
@@ -184,7 +184,7 @@ func TestAppsEndQuietly(t *testing.T) {
 	}
 
 	sim.Nodes["1"].Close()
-	if err := mainapp.Node(ctx, sim.Nodes["1"], out, interval); err != nil {
+	if err := mainapp.Node(ctx, sim.Nodes["1"], out, interval, nil); err != nil {
 		t.Errorf("Node on a closed link ended with %v, want nil", err)
 	}
 }

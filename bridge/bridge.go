@@ -654,7 +654,6 @@ func (b *Bridge) forwardUp(ctx context.Context) {
 		if it.restart {
 			b.mu.Lock()
 			fresh := b.serverNext == 0
-			resume := link.Snapshot{Window: b.serverWin}
 			b.mu.Unlock()
 			if fresh {
 				if err := b.popUp(it); err != nil {
@@ -662,9 +661,15 @@ func (b *Bridge) forwardUp(ctx context.Context) {
 				}
 				continue
 			}
-			// The board restarted: so does its node on the server.
+			// The board restarted: so does its node on the server. The
+			// window is read once Close has returned: a line from the
+			// server that the old client was taking meanwhile is in it
+			// (or was not ACKed), so that its repeat is known.
 			c.Close()
 			c = nil
+			b.mu.Lock()
+			resume := link.Snapshot{Window: b.serverWin}
+			b.mu.Unlock()
 			b.log.Info("bridge: the board restarted: starting a new life on the server link", "hop", "server")
 			if err := b.popUp(it); err != nil {
 				b.log.Error("bridge: state", "err", err)
@@ -738,6 +743,9 @@ func (b *Bridge) fromServer(ctx context.Context, m link.Message) error {
 		b.downs = append(b.downs, d)
 		b.stats.FromServer++
 		b.downChgd.Notify()
+		b.log.Debug("bridge: a line from the server, stored", "hop", "server", "id", fmt.Sprintf("%02x", m.ID), "seq", d.seq)
+	} else {
+		b.log.Debug("bridge: a repeat of a stored line from the server", "hop", "server", "id", fmt.Sprintf("%02x", m.ID), "seq", d.seq, "taken", d.acked)
 	}
 	b.mu.Unlock()
 	t := time.NewTimer(b.cfg.Timeout / 2)

@@ -44,8 +44,30 @@ type rig struct {
 	resets chan struct{}
 	b      *bridge.Bridge // the latest bridge started
 
-	mu     sync.Mutex
-	events []bridge.Event
+	mu      sync.Mutex
+	events  []bridge.Event
+	evAdded chan struct{} // closed and replaced on each event
+}
+
+// waitEvent waits until an event of kind k has been recorded.
+func (r *rig) waitEvent(k bridge.EventKind) {
+	r.t.Helper()
+	for {
+		r.mu.Lock()
+		ch := r.evAdded
+		for _, ev := range r.events {
+			if ev.Kind == k {
+				r.mu.Unlock()
+				return
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-r.ctx.Done():
+			r.t.Fatalf("no %v event", k)
+		}
+	}
 }
 
 func newRig(t *testing.T, ctx context.Context, seed uint64) *rig {
@@ -63,7 +85,7 @@ func newRig(t *testing.T, ctx context.Context, seed uint64) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	r := &rig{t: t, ctx: ctx, srv: srv, proxy: px, bpty: newPty(t), dpty: newPty(t), state: t.TempDir(), resets: make(chan struct{}, 16)}
+	r := &rig{t: t, ctx: ctx, srv: srv, proxy: px, bpty: newPty(t), dpty: newPty(t), state: t.TempDir(), resets: make(chan struct{}, 16), evAdded: make(chan struct{})}
 	r.wire = startRelay(t, r.bpty, r.dpty, seed)
 	return r
 }
@@ -96,6 +118,8 @@ func (r *rig) startBridge() (stop func()) {
 		OnEvent: func(ev bridge.Event) {
 			r.mu.Lock()
 			r.events = append(r.events, ev)
+			close(r.evAdded)
+			r.evAdded = make(chan struct{})
 			r.mu.Unlock()
 		},
 	})

@@ -26,6 +26,9 @@ func TestPlainMode(t *testing.T) {
 	}
 	defer port.Close()
 	up, down := newTally("t"), newTally("cmd")
+	// A line printed before the bridge has the port open is lost (plain
+	// mode is at most once; opening the port discards its input).
+	r.waitEvent(bridge.BoardUp)
 	node := r.node()
 	serverRead := readAll(t, ctx, up, node.ReadLine)
 	const n = 50

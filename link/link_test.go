@@ -9,60 +9,66 @@ import (
 	"time"
 )
 
-func TestExchangeOverPipe(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv := newLink(t, serverCfg("n1", time.Second))
-	node := newLink(t, nodeCfg("n1", time.Second))
-	var a attacher
-	pipePair(t, ctx, &a, srv, node)
-	defer a.wg.Wait()
-	defer srv.Close()
-	defer node.Close()
+// TestExchange: 300 messages each way, qos with and without wait, over
+// each transport.
+func TestExchange(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, pair func(testing.TB) (net.Conn, net.Conn)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv := newLink(t, serverCfg("n1", time.Second))
+		node := newLink(t, nodeCfg("n1", time.Second))
+		var a attacher
+		c1, c2 := pair(t)
+		a.attach(ctx, srv, c1)
+		a.attach(ctx, node, c2)
+		defer a.wg.Wait()
+		defer srv.Close()
+		defer node.Close()
 
-	const n = 300
-	errc := make(chan error, 2)
-	go func() {
+		const n = 300
+		errc := make(chan error, 2)
+		go func() {
+			for i := range n {
+				if err := node.Write(ctx, fmt.Sprintf("up %d", i)); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		go func() {
+			for i := range n {
+				if err := srv.Write(ctx, fmt.Sprintf("down %d", i), Wait(i%2 == 0)); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
 		for i := range n {
-			if err := node.Write(ctx, fmt.Sprintf("up %d", i)); err != nil {
-				errc <- err
-				return
+			got, err := srv.ReadLine(ctx)
+			if err != nil || got != fmt.Sprintf("up %d", i) {
+				t.Fatalf("server read %d: %q, %v", i, got, err)
 			}
 		}
-		errc <- nil
-	}()
-	go func() {
-		for i := range n {
-			if err := srv.Write(ctx, fmt.Sprintf("down %d", i), Wait(i%2 == 0)); err != nil {
-				errc <- err
-				return
+		seen := map[string]bool{}
+		for range n {
+			got, err := node.ReadLine(ctx)
+			if err != nil || seen[got] {
+				t.Fatalf("node read: %q, %v (seen %v)", got, err, seen[got])
+			}
+			seen[got] = true
+		}
+		for range 2 {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
 			}
 		}
-		errc <- nil
-	}()
-	for i := range n {
-		got, err := srv.ReadLine(ctx)
-		if err != nil || got != fmt.Sprintf("up %d", i) {
-			t.Fatalf("server read %d: %q, %v", i, got, err)
+		st := srv.Stats()
+		if st.Received != n || st.Duplicates != 0 || st.Acked != n {
+			t.Fatalf("server stats %+v", st)
 		}
-	}
-	seen := map[string]bool{}
-	for range n {
-		got, err := node.ReadLine(ctx)
-		if err != nil || seen[got] {
-			t.Fatalf("node read: %q, %v (seen %v)", got, err, seen[got])
-		}
-		seen[got] = true
-	}
-	for range 2 {
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
-	}
-	st := srv.Stats()
-	if st.Received != n || st.Duplicates != 0 || st.Acked != n {
-		t.Fatalf("server stats %+v", st)
-	}
+	})
 }
 
 func TestWriteMisuse(t *testing.T) {

@@ -27,7 +27,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		nodes     = fs.String("nodes", "process", "where the simulated nodes run: `process` (a child process, so that server figures are the server's alone) or inprocess")
 		jsonOut   = fs.String("json", "", "write the figures as JSON to `FILE`")
 		mdOut     = fs.String("md", "", "write the Markdown table to `FILE` too")
-		hist      = fs.String("hist", "", "draw the latency histogram to `FILE` (.svg or .png)")
+		hist      = fs.String("hist", "", "draw the latency histogram to `FILE` (SVG)")
 		only      = fs.String("only", "", "run only these comma-separated scenarios: latency, throughput, scale")
 		scale     = fs.String("scale", "", "comma-separated numbers of idle nodes for scenarios 3-5 (default 100,1000,10000; quick 20,100)")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the server process to `FILE`")
@@ -219,18 +219,8 @@ func writeHeapProfile(path string) error {
 }
 
 func writeHistogram(res *bench.Result, path string) error {
-	var b []byte
-	var err error
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".svg":
-		b = res.HistogramSVG()
-	case ".png":
-		b, err = res.HistogramPNG()
-	default:
-		return fmt.Errorf("bench: -hist %s: the file must end in .svg or .png", path)
+	if !strings.EqualFold(filepath.Ext(path), ".svg") {
+		return fmt.Errorf("bench: -hist %s: the file must end in .svg (the histogram is SVG)", path)
 	}
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return os.WriteFile(path, res.HistogramSVG(), 0o644)
 }

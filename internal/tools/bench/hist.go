@@ -4,15 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"html"
-	"image"
 	"image/color"
-	"image/png"
 	"math"
-	"strings"
-
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
 )
 
 // The histogram's series, in drawing order, with their colours.
@@ -27,12 +20,6 @@ var histSeries = []struct {
 	{"MQTT QoS 1", color.RGBA{0xd6, 0x27, 0x28, 0xff}},
 }
 
-// canvas is what the histogram is drawn on: SVG or an image.
-type canvas interface {
-	line(x1, y1, x2, y2 float64, c color.RGBA, width float64)
-	text(x, y float64, s string, c color.RGBA, anchor string) // anchor: start, middle, end
-}
-
 const (
 	histW, histH           = 960, 540
 	plotL, plotR           = 70, 700
@@ -44,7 +31,7 @@ const (
 
 // drawHistogram draws the latency samples of every series as a line of
 // the share of samples per log-spaced bin.
-func (r *Result) drawHistogram(c canvas) {
+func (r *Result) drawHistogram(c *svgCanvas) {
 	black := color.RGBA{0, 0, 0, 0xff}
 	grey := color.RGBA{0xdd, 0xdd, 0xdd, 0xff}
 	// The time axis: whole decades around every sample.
@@ -137,6 +124,8 @@ func (r *Result) HistogramSVG() []byte {
 	return s.b.Bytes()
 }
 
+// svgCanvas is what the histogram is drawn on: SVG text, which needs no
+// plotting or font dependency.
 type svgCanvas struct{ b bytes.Buffer }
 
 func hex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
@@ -145,52 +134,7 @@ func (s *svgCanvas) line(x1, y1, x2, y2 float64, c color.RGBA, w float64) {
 	fmt.Fprintf(&s.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%g"/>`+"\n", x1, y1, x2, y2, hex(c), w)
 }
 
+// text writes t at x, y; anchor is start, middle or end.
 func (s *svgCanvas) text(x, y float64, t string, c color.RGBA, anchor string) {
 	fmt.Fprintf(&s.b, `<text x="%.1f" y="%.1f" fill="%s" text-anchor="%s">%s</text>`+"\n", x, y, hex(c), anchor, html.EscapeString(t))
-}
-
-// HistogramPNG draws the latency histogram as a PNG image.
-func (r *Result) HistogramPNG() ([]byte, error) {
-	img := image.NewRGBA(image.Rect(0, 0, histW, histH))
-	for i := range img.Pix {
-		img.Pix[i] = 0xff
-	}
-	r.drawHistogram(&pngCanvas{img: img})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
-type pngCanvas struct{ img *image.RGBA }
-
-// line draws a line of the given width by stepping along it.
-func (p *pngCanvas) line(x1, y1, x2, y2 float64, c color.RGBA, w float64) {
-	steps := int(math.Max(math.Abs(x2-x1), math.Abs(y2-y1))*2) + 1
-	half := (w - 1) / 2
-	for i := 0; i <= steps; i++ {
-		t := float64(i) / float64(steps)
-		cx, cy := x1+(x2-x1)*t, y1+(y2-y1)*t
-		for dx := -half; dx <= half; dx++ {
-			for dy := -half; dy <= half; dy++ {
-				p.img.SetRGBA(int(math.Round(cx+dx)), int(math.Round(cy+dy)), c)
-			}
-		}
-	}
-}
-
-func (p *pngCanvas) text(x, y float64, s string, c color.RGBA, anchor string) {
-	// The basic font has no µ: spell it out.
-	s = strings.ReplaceAll(s, "µ", "u")
-	d := &font.Drawer{Dst: p.img, Src: image.NewUniform(c), Face: basicfont.Face7x13}
-	w := float64(d.MeasureString(s).Round())
-	switch anchor {
-	case "middle":
-		x -= w / 2
-	case "end":
-		x -= w
-	}
-	d.Dot = fixed.P(int(x), int(y))
-	d.DrawString(s)
 }

@@ -16,7 +16,8 @@ import (
 // tether ca issue writes: the node's certificate (whose Common Name is
 // its ID), its key, and the gateway's CA certificate. The node then
 // verifies that the gateway's certificate is signed by that CA and names
-// pki.ServerName ("tether-gateway"), whatever address it dials.
+// "tether-gateway" (the name tether ca gives every gateway), whatever
+// address it dials.
 func LoadTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, errors.New("client: TLS needs the node's certificate, its key and the CA certificate")

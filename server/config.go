@@ -64,8 +64,8 @@ type Config struct {
 	// handshake record, which can never start an ID line) is a TLS one.
 	// It needs Certificates and ClientCAs; a node's client certificate
 	// must name (Common Name) the ID it then claims, else the claim is
-	// refused. Use ClientAuth tls.VerifyClientCertIfGiven (as
-	// pki.ServerTLS does): a claim without a certificate is then refused
+	// refused. Use ClientAuth tls.VerifyClientCertIfGiven (as tether
+	// serve does): a claim without a certificate is then refused
 	// with its ID in the log (Stats.NoCert). Access says which IDs must
 	// use it.
 	TLS *tls.Config

@@ -75,7 +75,7 @@ type Stats struct {
 	Handshakes       uint64 // IDs read and attached (or duplicates)
 	HandshakeTimeout uint64 // no ID line within HandshakeTimeout
 	HandshakeClosed  uint64 // closed or failed before the ID line
-	BadID            uint64 // ID too long, not UTF-8, invisible or odd characters (wire.CheckNodeID)
+	BadID            uint64 // ID too long, not UTF-8, invisible or odd characters (spec.md, "Node IDs")
 	UnknownID        uint64 // not Expected (rejected if Strict, else accepted)
 	DuplicateID      uint64 // ID whose link was up: new socket closed
 	PerIPLimit       uint64 // too many handshakes from one address

@@ -158,3 +158,19 @@ for a in sys.argv[1:]:
 		}
 	}
 }
+
+// TestPythonSelftest runs the library's self-test (a scripted bridge in
+// memory: frames, repeats, corruption, ACKs, status) under CPython;
+// scripts/test runs the same on MicroPython.
+func TestPythonSelftest(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is needed to test the board library: %v", err)
+	}
+	cmd := exec.Command(py, "../boards/micropython/tests/selftest.py")
+	cmd.Env = append(cmd.Environ(), "PYTHONPATH=../boards/micropython")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "selftest ok") {
+		t.Fatalf("selftest: %v\n%s", err, out)
+	}
+}

@@ -154,10 +154,11 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Web.On() {
 		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
 		col := metrics.New(metrics.Config{Stored: st.Len, Spooled: g.spooledOf, Dropped: g.droppedOf, Offline: g.offline, NodeMetrics: level})
-		col.Registry().MustRegister(collector{g}, brokerCollector{g}, accessCollector{g})
+		col.Registry().MustRegister(collector{g}, brokerCollector{g}, accessCollector{g}, buildCollector{})
 		g.web, err = web.New(web.Config{
 			Addr:    cfg.Web.Addr,
 			Title:   "Tether gateway " + cfg.Name,
+			Version: Version(), // buildinfo.go
 			Logger:  cfg.Logger,
 			Metrics: col,
 			Queue:   g.webQueue,

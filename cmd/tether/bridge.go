@@ -39,7 +39,7 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	var (
 		port, id, server, state string
 		resetCmd, resetLine     string
-		logLevel                string
+		logf                    logFlags
 		baud, maxLine, maxQueue int
 		timeout, serialTimeout  time.Duration
 		resetAfter              time.Duration
@@ -63,7 +63,7 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&resetAfter, "reset-after", 0, "reset a board that has not answered for this long (0: 5 x serial-timeout)")
 	fs.IntVar(&maxLine, "max-line", link.DefaultMaxLine, "longest line either way, in `bytes` (id included)")
 	fs.IntVar(&maxQueue, "max-queue", bridge.DefaultMaxQueue, "most `lines` kept for the server (and for the board) while the other side is away")
-	fs.StringVar(&logLevel, "log-level", "info", "log `level` on stderr: debug, info (state changes), warn, error")
+	logf.register(fs, "info", "log `level` on stderr: debug, info (state changes), warn, error")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func runBridge(ctx context.Context, e *env, args []string) error {
 	case plain && (resetCmd != "" || resetLine != ""):
 		return errors.New("--plain has no link to tell a silent board from a quiet one: no reset with it")
 	}
-	log, err := newCLILogger(e.stderr, logLevel)
+	log, err := logf.logger(e, e.stderr)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ type demoFlags struct {
 	node       string
 	nodes      int
 	seed       uint64
-	logLevel   string
+	log        logFlags
 	switchFrom string
 	retry      bool
 }
@@ -91,7 +91,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.node, "node", "", "with --server, which node to run: `ID` 1-4 (main), tx or rx (remote), qos (qos demos; the default)")
 	fs.IntVar(&f.nodes, "nodes", 4, "main demo in one process: how many nodes, 1 to 4")
 	fs.Uint64Var(&f.seed, "seed", 1, "random `seed` for the outages' timing")
-	fs.StringVar(&f.logLevel, "log-level", "", "log `level` on stderr: debug, info, warn, error (default warn in one process, info when split)")
+	f.log.register(fs, "", "log `level` on stderr: debug, info, warn, error (default warn in one process, info when split)")
 	fs.StringVar(&f.switchFrom, "switch", "sim", "remote demo, node tx: where the switch comes from: sim (flips by itself) or stdin")
 	fs.BoolVar(&f.retry, "retry", false, "with --server, keep trying if the server cannot be reached at start-up")
 
@@ -129,15 +129,14 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	case f.node != "" && f.server == "":
 		return errors.New("--node runs one node, so it needs the server's address: add --server HOST:PORT")
 	}
-	level := f.logLevel
-	if level == "" {
-		level = "warn"
+	if f.log.level == "" {
+		f.log.level = "warn"
 		if f.serve || f.server != "" {
-			level = "info"
+			f.log.level = "info"
 		}
 	}
 	live := newLiveOutput(e.stderr)
-	log, err := newCLILogger(live, level)
+	log, err := f.log.logger(e, live)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -15,16 +14,6 @@ import (
 )
 
 // Helpers shared by the demo, node and soak commands.
-
-// newCLILogger returns a text logger on w at the named level (debug, info,
-// warn, error): the format scripts parse, key=value.
-func newCLILogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
 
 // listenTCP listens on addr and explains the usual failures.
 func listenTCP(ctx context.Context, addr string) (net.Listener, error) {
@@ -80,14 +69,22 @@ func wantsHelp(args []string) bool {
 
 // parseFlags parses args with fs, printing errors and usage on stderr and
 // help on stdout. It returns flag.ErrHelp after help and errUsage after a
-// bad flag.
+// bad flag. The flags' environment variables are applied first
+// (environ.go), so that the command line overrides them.
 func parseFlags(e *env, fs *flag.FlagSet, args []string) error {
+	if e.onFlagSet != nil {
+		e.onFlagSet(fs)
+	}
 	if wantsHelp(args) {
 		fs.SetOutput(e.stdout)
 		fs.Usage()
+		envHelp(e.stdout, fs)
 		return flag.ErrHelp
 	}
 	fs.SetOutput(e.stderr)
+	if err := applyEnv(fs, e.getenv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}

@@ -33,6 +33,15 @@ type command struct {
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// getenv looks up an environment variable (os.LookupEnv); nil: no
+	// environment, as in tests that do not set it (environ.go).
+	getenv func(string) (string, bool)
+	// journal is set when stderr goes to the systemd journal, which
+	// stamps each line itself (logging.go).
+	journal bool
+	// onFlagSet, if set (tests), sees each command's flag set before it
+	// parses its arguments.
+	onFlagSet func(*flag.FlagSet)
 }
 
 // commands are the subcommands, in the order "tether help" lists them.
@@ -47,6 +56,7 @@ var commands = []command{
 	{"soak", "simulated nodes through injected outages; reports loss and duplicates", runSoak},
 	{"bench", "latency, throughput and scale figures against raw TCP and MQTT", runBench},
 	{"mqtt", "the embedded broker's users: tether mqtt passwd FILE USER", runMQTT},
+	{"version", "the build: version, VCS revision and time, Go version", runVersion},
 }
 
 // lookup returns the command called name, or nil.
@@ -64,15 +74,26 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx := signalContext(os.Stderr) // see signals.go
-	err := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
-	default:
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}
+	e.journal = underJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr) // logging.go
+	err := run(ctx, e, os.Args[1:])
+	if err != nil && !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "tether:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the process's exit status after run returned err: 0 for
+// success and for help (asked for: tether help serve, -h, --help), 2 for
+// bad usage, 1 for any other error.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	return 1
 }
 
 func run(ctx context.Context, e *env, args []string) error {
@@ -84,12 +105,18 @@ func run(ctx context.Context, e *env, args []string) error {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
-			if c := lookup(args[1]); c != nil {
-				return c.run(ctx, e, []string{"-h"})
+			c := lookup(args[1])
+			if c == nil {
+				fmt.Fprintf(e.stderr, "tether: no command %q\n\n", args[1])
+				usage(e.stderr)
+				return errUsage
 			}
+			return c.run(ctx, e, []string{"-h"})
 		}
 		usage(e.stdout)
 		return nil
+	case "--version", "-version":
+		return runVersion(ctx, e, args[1:])
 	}
 	c := lookup(name)
 	if c == nil {
@@ -111,5 +138,5 @@ Commands:
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun \"tether help <command>\" for its flags.\n")
+	fmt.Fprint(w, "\nRun \"tether help <command>\" for its flags; \"tether version\" (or --version) for the build.\n")
 }

@@ -48,13 +48,14 @@ Flags:
 `
 
 type nodeFlags struct {
-	id, server, logLevel string
-	timeout, reconnect   time.Duration
-	maxReconnect         time.Duration
-	qos, wait            bool
-	retry, stay          bool
-	maxLine              int
-	cert, key, ca        string
+	id, server         string
+	log                logFlags
+	timeout, reconnect time.Duration
+	maxReconnect       time.Duration
+	qos, wait          bool
+	retry, stay        bool
+	maxLine            int
+	cert, key, ca      string
 }
 
 func runNode(ctx context.Context, e *env, args []string) error {
@@ -77,7 +78,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&f.cert, "cert", "", "TLS: this node's certificate `file` (PEM, from tether ca issue); with --key and --ca the link is TLS, and the gateway checks that the certificate names --id")
 	fs.StringVar(&f.key, "key", "", "TLS: this node's key `file` (PEM)")
 	fs.StringVar(&f.ca, "ca", "", "TLS: the gateway's CA certificate `file` (PEM): the node checks the gateway against it")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log `level` on stderr: debug, info (state changes), warn, error")
+	f.log.register(fs, "info", "log `level` on stderr: debug, info (state changes), warn, error")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func runNode(ctx context.Context, e *env, args []string) error {
 	case f.timeout <= 0:
 		return fmt.Errorf("--timeout %v: T must be positive and match the server's, e.g. --timeout 2s", f.timeout)
 	}
-	log, err := newCLILogger(e.stderr, f.logLevel)
+	log, err := f.log.logger(e, e.stderr)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,7 @@ type serveFlags struct {
 
 	access *accessFlags // serve_access.go
 	ops    opsFlags     // serve_rules.go
+	log    logFlags     // logging.go
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -99,6 +100,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.DurationVar(&f.grace, "grace", 3*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long to wait for the messages sent to the nodes to be acknowledged")
 	f.access = addAccessFlags(fs)
 	f.ops.register(fs)
+	f.log.register(fs, "info", "log `level` on stderr: debug, info (node events, start, stop), warn, error")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -108,16 +110,9 @@ func newServeFlags(out io.Writer) *serveFlags {
 
 // parseServe parses the flags and the config file into a gateway config.
 func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			f := newServeFlags(e.stdout)
-			f.fs.Usage()
-			return gateway.Config{}, 0, flag.ErrHelp
-		}
-	}
 	f := newServeFlags(e.stderr)
-	if err := f.fs.Parse(args); err != nil {
-		return gateway.Config{}, 0, errUsage
+	if err := parseFlags(e, f.fs, args); err != nil { // help, environment, flags
+		return gateway.Config{}, 0, err
 	}
 	if f.fs.NArg() > 0 {
 		return gateway.Config{}, 0, fmt.Errorf("serve takes no arguments (got %q): did you mean a flag? See tether help serve", f.fs.Arg(0))
@@ -194,6 +189,11 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 	if err := checkServeConfig(f.fs, cfg); err != nil {
 		return cfg, 0, err
 	}
+	log, err := f.log.logger(e, e.stderr)
+	if err != nil {
+		return cfg, 0, err
+	}
+	cfg.Logger = log
 	return cfg, f.grace, nil
 }
 
@@ -202,9 +202,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log := cfg.Logger // --log-level, --log-format
 	out := &lineWriter{w: e.stdout}
-	cfg.Logger = log
 	cfg.OnMessage = out.print
 
 	g, err := gateway.New(cfg)

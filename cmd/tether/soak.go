@@ -46,13 +46,13 @@ func runSoak(ctx context.Context, e *env, args []string) error {
 		fs.PrintDefaults()
 	}
 	var (
-		cfg      soak.Config
-		faults   string
-		seed     uint64
-		serve    bool
-		addr     string
-		logLevel string
-		quiet    bool
+		cfg    soak.Config
+		faults string
+		seed   uint64
+		serve  bool
+		addr   string
+		logf   logFlags
+		quiet  bool
 	)
 	fs.IntVar(&cfg.Nodes, "nodes", 50, "how many simulated `nodes`")
 	fs.IntVar(&cfg.Outages, "outages", 0, "stop after the nodes have survived this many `outages` in all (0: no limit)")
@@ -66,7 +66,7 @@ func runSoak(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 0, "at the end, how long to wait for every message to be acknowledged (0: 20T+10s)")
 	fs.BoolVar(&serve, "serve", false, "run only the server side, for soak nodes on other hosts, until interrupted")
 	fs.StringVar(&addr, "addr", ":8123", "with --serve, the TCP `address` to listen on")
-	fs.StringVar(&logLevel, "log-level", "error", "log `level` on stderr: debug, info (every node up/down), warn, error")
+	logf.register(fs, "error", "log `level` on stderr: debug, info (every node up/down), warn, error")
 	fs.BoolVar(&quiet, "quiet", false, "no live progress line")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
@@ -77,7 +77,7 @@ func runSoak(ctx context.Context, e *env, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	live := newLiveOutput(e.stderr)
-	log, err := newCLILogger(live, logLevel)
+	log, err := logf.logger(e, live)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,10 @@ type Config struct {
 	// it. Same rules as Queue; it is called once per refresh.
 	Broker func() *Broker
 
+	// Version is the running build's version (tether version), shown in
+	// the header (Header.Version); "" hides it.
+	Version string
+
 	// Refresh is how often counters are sent to browsers that watch: only
 	// rows that changed are sent. Up and down changes do not wait for it:
 	// Event pushes them at once. Zero means 1 s.

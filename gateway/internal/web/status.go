@@ -20,6 +20,8 @@ type Header struct {
 	Handshakes Handshakes `json:"handshakes"`
 	// MQTT is the gateway's broker connection (Config.Broker), if any.
 	MQTT *Broker `json:"mqtt,omitempty"`
+	// Version is the running build's version (Config.Version).
+	Version string `json:"version,omitempty"`
 }
 
 // Broker is the state of the gateway's connection to its MQTT broker.
@@ -270,6 +272,7 @@ func (s *Server) header(srv *server.Server, links []*link.Link) Header {
 	if s.cfg.Broker != nil {
 		h.MQTT = s.cfg.Broker()
 	}
+	h.Version = s.cfg.Version
 	if srv == nil {
 		return h
 	}

@@ -232,7 +232,16 @@ func (g *Gateway) admit(c server.Claim) error {
 			return fmt.Errorf("%w: the gateway's CA issued it a certificate", server.ErrTLSRequired)
 		}
 	}
-	if !g.cfg.Nodes.Approval || g.expect[c.ID] || g.st.Seen(c.ID) || flags&store.FlagApproved != 0 {
+	if !g.cfg.Nodes.Approval || g.expect[c.ID] || flags&store.FlagApproved != 0 {
+		return nil
+	}
+	if g.st.Seen(c.ID) {
+		// Admitted for having connected before: say so in the store,
+		// where it outlives the node's forgetting (nodes.forget_after
+		// drops "seen" with the rest of an idle node).
+		if err := g.st.SetAccess(c.ID, store.FlagApproved, 0); err != nil {
+			g.log.Warn("store: cannot record the node's approval", "node", c.ID, "err", err)
+		}
 		return nil
 	}
 	g.pend(c)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -287,6 +288,52 @@ func TestAccessConfigErrors(t *testing.T) {
 	} {
 		if _, err := gateway.ParseConfig("c.yaml", []byte(text)); err == nil {
 			t.Errorf("%q: no error", text)
+		}
+	}
+}
+
+// An admitted node's approval outlives its forgetting: a node seen before
+// approval mode, or approved, that goes idle for nodes.forget_after is
+// forgotten, and served again at its next claim, not held as pending.
+func TestApprovalOutlivesForgetting(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := gwConfig(t, gateway.BrokerNone)
+	g := startGateway(t, cfg)
+	if !claim(t, ctx, g, "127.0.0.1", "old") { // seen, approval off
+		t.Fatal("refused")
+	}
+	g.Close()
+
+	cfg.Nodes.Approval = true
+	cfg.Nodes.ForgetAfter = gateway.Duration(2 * testT)
+	watch := &logWatch{Handler: testutil.Logger().Handler(), text: "node forgotten", ch: make(chan slog.Record, 4)}
+	cfg.Logger = slog.New(watch)
+	g = startGateway(t, cfg)
+	if err := g.Approve("new"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"old", "new"} {
+		if !claim(t, ctx, g, "127.0.0.1", id) {
+			t.Fatalf("%s refused", id)
+		}
+	}
+	for range 2 {
+		select {
+		case <-watch.ch:
+		case <-ctx.Done():
+			t.Fatal("not forgotten")
+		}
+	}
+	for _, id := range []string{"old", "new"} {
+		if !claim(t, ctx, g, "127.0.0.1", id) {
+			t.Fatalf("%s refused after it was forgotten: %+v", id, g.Pending())
+		}
+	}
+	g.Close()
+	g = startGateway(t, cfg)
+	for _, id := range []string{"old", "new"} {
+		if !claim(t, ctx, g, "127.0.0.1", id) {
+			t.Fatalf("%s refused after a restart: %+v", id, g.Pending())
 		}
 	}
 }

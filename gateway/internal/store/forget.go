@@ -29,6 +29,7 @@ func (s *Store) Forget(id string) (queued, spooled int, err error) {
 	s.setUpDepth(id, Depth{})
 	s.mu.Lock()
 	delete(s.seen, id)
+	delete(s.access, id)
 	s.mu.Unlock()
 	return queued, spooled, nil
 }
@@ -36,9 +37,11 @@ func (s *Store) Forget(id string) (queued, spooled int, err error) {
 // ForgetIdle is Forget for a node that has nothing queued or spooled:
 // in the same transaction it checks that its queue and its up spool are
 // empty (false if not: nothing is deleted), and that it has no
-// de-duplication window unless whole is set. Calls from many goroutines
-// share commits (bbolt's Batch): the forget timers of a flood's IDs
-// expire together.
+// de-duplication window unless whole is set. It keeps the node's access
+// flags (an operator's approval or denial, a TLS-only ID: see SetAccess),
+// which no idle time undoes; Forget drops them too. Calls from many
+// goroutines share commits (bbolt's Batch): the forget timers of a
+// flood's IDs expire together.
 func (s *Store) ForgetIdle(id string, whole bool) (bool, error) {
 	var done bool
 	err := s.db.Batch(func(tx *bolt.Tx) error {
@@ -59,7 +62,15 @@ func (s *Store) ForgetIdle(id string, whole bool) (bool, error) {
 			return nil
 		}
 		done = true
-		return nodes.DeleteBucket([]byte(id))
+		acc := bytes.Clone(b.Get(keyAccess))
+		if err := nodes.DeleteBucket([]byte(id)); err != nil || acc == nil {
+			return err
+		}
+		nb, err := nodes.CreateBucket([]byte(id))
+		if err != nil {
+			return err
+		}
+		return nb.Put(keyAccess, acc)
 	})
 	if err != nil || !done {
 		return false, err

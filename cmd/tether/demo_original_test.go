@@ -137,4 +137,3 @@ func TestDemoServeReadsOriginalNodes(t *testing.T) {
 		})
 	}
 }
-

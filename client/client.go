@@ -38,6 +38,9 @@ type Client struct {
 	wg     sync.WaitGroup
 	beat   atomic.Uint32
 	bo     backoff // used by Dial, then by run
+	// greeted tells Attach what connect wrote with the ID (start, then
+	// run, call them in turn).
+	greeted link.AttachOption
 }
 
 // Dial connects to the server for the first time and returns a Client that
@@ -193,7 +196,7 @@ func (c *Client) serve(conn net.Conn) (time.Duration, error) {
 			}
 		}
 	}()
-	err := c.l.Attach(c.ctx, conn)
+	err := c.l.AttachWith(c.ctx, conn, c.greeted)
 	cancel()
 	<-watched
 	if upAt.IsZero() {
@@ -255,14 +258,19 @@ func (c *Client) connect(ctx context.Context) (net.Conn, error) {
 			return nil, err
 		}
 	}
+	// The ID and the greeting go in one write, so that the server reads
+	// them together: the greeting tells it whether a 00 on this socket
+	// repeats one it has, or starts a new life (see link.Window).
+	greet, opt := c.l.Greeting()
 	err = conn.SetWriteDeadline(time.Now().Add(c.cfg.Timeout))
 	if err == nil {
-		_, err = conn.Write([]byte(c.cfg.ID + "\n"))
+		_, err = conn.Write(append([]byte(c.cfg.ID+"\n"), greet...))
 	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("send ID: %w", err)
 	}
+	c.greeted = opt
 	return conn, nil
 }
 

@@ -3,9 +3,11 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +93,8 @@ type Config struct {
 	OnEvent func(link.Event) `yaml:"-"`
 }
 
-// NodesConfig lists the expected nodes.
+// NodesConfig lists the expected nodes, and holds the settings of every
+// node: the defaults (its inline NodeConfig) and, per node, overrides.
 type NodesConfig struct {
 	// Expect lists the node IDs of this gateway. With several gateways on
 	// one broker it is required: a gateway owns (subscribes to the
@@ -127,6 +130,50 @@ type NodesConfig struct {
 	// docs/GATEWAY.md). Zero means 1h (DefaultForgetAfter); negative
 	// means never; otherwise at least Timeout.
 	ForgetAfter Duration `yaml:"forget_after"`
+
+	// NodeConfig holds the settings of every node not overridden in
+	// PerNode.
+	NodeConfig `yaml:",inline"`
+	// PerNode overrides, for the nodes it names, the settings it sets.
+	PerNode map[string]NodeConfig `yaml:"per_node"`
+}
+
+// NodeConfig is what can be set for each node (NodesConfig.PerNode), or
+// for every node (NodesConfig). A nil field is not set.
+type NodeConfig struct {
+	// RepeatHorizon is for original micropython-iot nodes, which say
+	// nothing about their first message (id 00): when one sends the
+	// same first message again on a new connection, with no TCP evidence
+	// that it got the gateway's ACK, the gateway takes it for a repeat
+	// (not delivered) if it comes within this long of that ACK, and for
+	// a new life of the node (delivered) after (docs/GATEWAY.md, "What
+	// is guaranteed"). Nil means 5T+13 s, the longest an original node
+	// takes to repeat; 0 means every such message is delivered (for
+	// nodes that reboot faster than that and send the same first line).
+	RepeatHorizon *Duration `yaml:"repeat_horizon"`
+}
+
+// Node returns the settings of node id: NodesConfig's, overridden by
+// those PerNode sets for it.
+func (c NodesConfig) Node(id string) NodeConfig {
+	n := c.NodeConfig
+	if o, ok := c.PerNode[id]; ok {
+		if o.RepeatHorizon != nil {
+			n.RepeatHorizon = o.RepeatHorizon
+		}
+	}
+	return n
+}
+
+// repeatHorizon is the link's form of n.RepeatHorizon.
+func (n NodeConfig) repeatHorizon() time.Duration {
+	switch {
+	case n.RepeatHorizon == nil:
+		return 0 // the link's default
+	case *n.RepeatHorizon == 0:
+		return -1 // none
+	}
+	return time.Duration(*n.RepeatHorizon)
 }
 
 // QueueConfig bounds each node's durable queue: the messages for the
@@ -250,7 +297,7 @@ type WebConfig struct {
 	Enabled *bool `yaml:"enabled"`
 	// NodeMetrics chooses the per-node Prometheus series (label "node")
 	// on /metrics: "basic" (6 per node: up, messages in and out, stored,
-	// spooled and dropped messages), "full" (up to 23 per node) or
+	// spooled and dropped messages), "full" (up to 25 per node) or
 	// "none". Empty means basic. Fleet totals are always exported
 	// (docs/GATEWAY.md lists the series).
 	NodeMetrics string `yaml:"node_metrics"`
@@ -371,6 +418,17 @@ func (c Config) validate() error {
 			return bad(fmt.Sprintf("nodes.expect[%d]", i), "%v", err)
 		}
 	}
+	if err := c.Nodes.NodeConfig.validate("nodes"); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.Nodes.PerNode)) {
+		if err := checkID(id); err != nil {
+			return bad("nodes.per_node", "%v", err)
+		}
+		if err := c.Nodes.PerNode[id].validate("nodes.per_node." + id); err != nil {
+			return err
+		}
+	}
 	if b := c.MQTT.Broker; b != "" && b != BrokerNone {
 		u, err := url.Parse(b)
 		if err != nil || u.Host == "" {
@@ -408,6 +466,13 @@ func (c Config) validate() error {
 	}
 	if c.MQTT.Broker == BrokerNone && c.Discovery.Enabled {
 		return bad("discovery.enabled", "discovery needs MQTT (mqtt.broker is \"none\")")
+	}
+	return nil
+}
+
+func (n NodeConfig) validate(path string) error {
+	if h := n.RepeatHorizon; h != nil && *h < 0 {
+		return bad(path+".repeat_horizon", "must be 0 (none) or positive, e.g. 30s")
 	}
 	return nil
 }

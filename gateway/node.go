@@ -473,10 +473,19 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 		return fmt.Errorf("gateway: state of node %q: %w", id, err)
 	}
 	c.Resume = snap
+	c.RepeatHorizon = g.cfg.Nodes.Node(id).repeatHorizon()
 	n := g.nodeConnecting(id, true) // before seen, which makes it too
 	g.seen(id)
 	g.scheduleForget(n) // forgotten if it never comes up (its Up stops it)
 	c.Deliver = func(ctx context.Context, m link.Message) error { return g.deliver(ctx, n, m) }
+	// The evidence about the node's first message (whether it got our
+	// ACK of it, and when) is stored with the window, so that a restart
+	// of the gateway keeps telling the node's repeats from its restarts.
+	c.OnWindow = func(w link.Window) {
+		if err := g.st.SaveWindow(id, w); err != nil {
+			g.log.Error("store: cannot save the node's receive window", "node", id, "err", err)
+		}
+	}
 	return nil
 }
 

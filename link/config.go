@@ -88,6 +88,23 @@ type Config struct {
 	// DefaultMaxInFlight (64); values above 120 are lowered to 120.
 	MaxInFlight int
 
+	// RepeatHorizon bounds how long after the ACK of the peer's message
+	// 00 was written an identical 00, first on a new socket, with no
+	// other evidence, is taken for a repeat of it rather than for the
+	// first message of a new life (see Window, rules 3 and 4). Zero means
+	// DefaultRepeatHorizon(Timeout): 5T+13 s, the longest a legacy node
+	// takes to repeat a message after an outage. Negative means none:
+	// every such 00 is a restart (for legacy nodes that reboot faster
+	// than that; a lost ACK of 00 then makes a duplicate).
+	RepeatHorizon time.Duration
+
+	// OnWindow, if set, is called with the receive window when the
+	// evidence about the peer's last 00 changed outside a delivery (our
+	// ACK of it was written, or the peer's TCP acknowledged it). It runs
+	// on the read loop, never concurrently with Deliver: a process that
+	// stores the window with each message stores this one too.
+	OnWindow func(Window)
+
 	// Resume restores the sequence state saved by a previous process (see
 	// Snapshot), so that the peer sees no restart and keeps exactly-once
 	// delivery. The zero value starts afresh: the first message is 00.
@@ -118,6 +135,12 @@ type Config struct {
 	OnAckRTT func(time.Duration)
 }
 
+// DefaultRepeatHorizon is the longest a legacy node takes to repeat a
+// message whose ACK it missed, for a T of t: it repeats after T, detects
+// the outage within T, waits 2T, then up to 10 s for WiFi and 3 s for it
+// to settle, and sends after the server's first line: 5T + 13 s.
+func DefaultRepeatHorizon(t time.Duration) time.Duration { return 5*t + 13*time.Second }
+
 func (c Config) withDefaults() (Config, error) {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -139,6 +162,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RepeatHorizon == 0 {
+		c.RepeatHorizon = DefaultRepeatHorizon(c.Timeout)
 	}
 	c.MaxInFlight = min(c.MaxInFlight, maxInFlightLimit)
 	switch {

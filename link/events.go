@@ -17,9 +17,18 @@ const (
 	// PeerRestart: the peer started afresh (it sent a new message 00), as
 	// opposed to an outage, after which it resumes its sequence.
 	PeerRestart
+	// AmbiguousRepeat: an identical 00 first on a new socket, which no
+	// greeting or TCP evidence classified, was taken for a repeat within
+	// Config.RepeatHorizon (see Window): not delivered; lost if the peer
+	// had in fact restarted. Detail says why.
+	AmbiguousRepeat
+	// AmbiguousRestart: the same, taken for a restart past the horizon:
+	// delivered; a duplicate if the peer had in fact only repeated it.
+	AmbiguousRestart
 )
 
-// String returns "up", "down" or "restart", as the log lines say.
+// String returns "up", "down", "restart", "ambiguous-repeat" or
+// "ambiguous-restart", as the log lines say.
 func (k EventKind) String() string {
 	switch k {
 	case Up:
@@ -28,6 +37,10 @@ func (k EventKind) String() string {
 		return "down"
 	case PeerRestart:
 		return "restart"
+	case AmbiguousRepeat:
+		return "ambiguous-repeat"
+	case AmbiguousRestart:
+		return "ambiguous-restart"
 	}
 	return "unknown"
 }
@@ -38,8 +51,9 @@ type Event struct {
 	ID       string    // the link's ID (the node's)
 	Time     time.Time // when it happened
 	Connects int       // sockets attached so far; reconnects are Connects-1
-	Remote   string    // Up: the peer's address
+	Remote   string    // Up, AmbiguousRepeat, AmbiguousRestart: the peer's address
 	Err      error     // Down: the reason
+	Detail   string    // AmbiguousRepeat, AmbiguousRestart: the id, the evidence, the age
 }
 
 // emit queues ev for the dispatcher and the subscribers. l.mu is held.

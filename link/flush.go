@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"net"
 	"os"
 	"time"
 )
@@ -64,9 +65,12 @@ func (s *session) writeInline() {
 		}
 		buf := s.out
 		s.out, s.spare = s.spare[:0], nil
+		s.taken = len(buf)
 		l.mu.Unlock()
 		n, err := tryWrite(s.raw, buf)
 		l.mu.Lock()
+		s.taken = 0
+		s.accounted(n)
 		if err != nil {
 			s.fail(err)
 			break
@@ -98,10 +102,15 @@ func (s *session) flush() {
 	for !s.dead && len(s.out) > 0 {
 		buf := s.out
 		s.out, s.spare = s.spare[:0], nil
+		s.taken = len(buf)
 		l.mu.Unlock()
+		n := 0
 		err := s.conn.SetWriteDeadline(time.Now().Add(l.t))
+		if err == nil && s.stopped.Load() { // fail may have set its deadline before ours
+			err = net.ErrClosed
+		}
 		if err == nil {
-			_, err = s.conn.Write(buf)
+			n, err = s.conn.Write(buf)
 		}
 		if err == nil {
 			// Clear it: an expired deadline would fail the next
@@ -109,6 +118,8 @@ func (s *session) flush() {
 			err = s.conn.SetWriteDeadline(time.Time{})
 		}
 		l.mu.Lock()
+		s.taken = 0
+		s.accounted(n) // what conn took, even if the socket failed since
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = ErrWriteTimeout

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-iot/tether/internal/notify"
@@ -45,7 +46,9 @@ type Link struct {
 
 	// Receiving.
 	win       Window
-	rq        []string // received, not yet read; rq[rqHead:] are unread
+	zeroGen   uint64      // counts the 00s accepted: the marks' generation
+	winDirty  atomic.Bool // the evidence in win changed: for Config.OnWindow
+	rq        []string    // received, not yet read; rq[rqHead:] are unread
 	rqHead    int
 	rqDefer   []deferredAck // the last len(rqDefer) lines of rq, not yet ACKed
 	rqChanged notify.Broadcast
@@ -71,6 +74,7 @@ type outMsg struct {
 	acked    bool
 	queued   bool // in Link.sendq
 	sent     int  // transmissions so far
+	reached  bool // the peer's TCP stack acknowledged it (our 00 only)
 	lastSent time.Time
 	done     chan struct{} // qos: closed on ACK
 }

@@ -108,7 +108,11 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	l.lastKA = time.Time{}
 	first := !s.gotMsg
 	s.gotMsg = true
-	v := l.win.check(id, p, first)
+	now := time.Now()
+	v, why := l.win.check(id, p, first, s.greet, now, l.cfg.RepeatHorizon)
+	if why != byRule {
+		l.judged(s, id, why, v, now)
+	}
 	if v == duplicate {
 		l.stats.Duplicates++
 		if !l.deferred(id) { // a deferred one is ACKed when its turn comes
@@ -135,15 +139,15 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 		if len(l.rqDefer) > 0 || len(l.rq)-l.rqHead > l.cfg.RecvQueue {
 			l.rqDefer = append(l.rqDefer, deferredAck{id: id})
 			l.stats.Deferred++
-			l.accept(s, id, p, v)
+			l.accept(id, p, v, now)
 		} else {
-			l.commit(s, id, p, v)
+			l.commit(s, id, p, v, now)
 		}
 		l.mu.Unlock()
 		return
 	}
 	w := l.win
-	w.accept(id, p, v)
+	w.accept(id, p, v, now)
 	s.flushAsync() // earlier ACKs go out while Deliver works
 	l.mu.Unlock()
 	err := l.cfg.Deliver(s.ctx, Message{ID: id, Payload: string(p), Restart: v == restart, Window: w})
@@ -154,7 +158,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 		l.logBad(l.stats.Refused, "delivery failed: message not acknowledged, the peer will repeat it", "id", fmt.Sprintf("%02x", id), "err", err)
 		return
 	}
-	l.commit(s, id, p, v)
+	l.commit(s, id, p, v, now)
 }
 
 // waitRoom waits, up to T/2, for room in the receive queue (RecvQueue
@@ -189,17 +193,20 @@ func (l *Link) waitRoom(s *session) bool {
 }
 
 // commit accepts a delivered message and ACKs it. l.mu is held.
-func (l *Link) commit(s *session, id uint8, p []byte, v verdict) {
-	l.accept(s, id, p, v)
+func (l *Link) commit(s *session, id uint8, p []byte, v verdict, now time.Time) {
+	l.accept(id, p, v, now)
 	s.ack(id)
 }
 
 // accept records a delivered message in the window and the counters.
 // l.mu is held.
-func (l *Link) accept(s *session, id uint8, p []byte, v verdict) {
-	l.win.accept(id, p, v)
+func (l *Link) accept(id uint8, p []byte, v verdict, now time.Time) {
+	l.win.accept(id, p, v, now)
+	if id == 0 {
+		l.zeroGen++ // the marks of the last 00 are stale
+	}
 	l.stats.Received++
-	l.stats.LastReceived = time.Now()
+	l.stats.LastReceived = now
 	if v == restart {
 		l.stats.PeerRestarts++
 		l.emit(Event{Kind: PeerRestart, ID: l.cfg.ID, Time: l.stats.LastReceived, Connects: l.connects})

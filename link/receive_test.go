@@ -266,7 +266,7 @@ func TestDeliverHook(t *testing.T) {
 		if len(got) != 1 || got[0].Payload != "x" || l.Stats().Refused != 1 {
 			t.Fatalf("delivered %+v", got)
 		}
-		if w := got[0].Window; w.check(0, []byte("x"), true) != duplicate {
+		if w := got[0].Window; checkOn(&w, 0, "x", false) != duplicate {
 			t.Fatal("Message.Window does not include the message")
 		}
 		if _, err := l.ReadLine(t.Context()); !errors.Is(err, ErrNoQueue) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,15 +36,31 @@ type session struct {
 	flushers sync.WaitGroup  // the flusher goroutine or inline writer
 	raw      syscall.RawConn // for writes that never block; nil: always a goroutine
 
-	paused   bool        // write pause: messages held
-	gotMsg   bool        // a message has arrived on this socket (see Window)
-	ka       *time.Timer // keepalive: fires after T/4 without a write
-	wroteAt  time.Time   // the last write's end
-	pause    *time.Timer
-	retx     *time.Timer // fires at the head of inflight's deadline
-	retxOn   bool
-	inflight []flight // qos transmissions in deadline order
+	paused bool     // write pause: messages held
+	gotMsg bool     // a message has arrived on this socket (see Window)
+	greet  Greeting // what the peer wrote first on this socket
+	// awaitGreet: we greeted (a node), so a Tether server answers with its
+	// own greeting in its first bytes.
+	awaitGreet bool
+	ka         *time.Timer // keepalive: fires after T/4 without a write
+	wroteAt    time.Time   // the last write's end
+	pause      *time.Timer
+	retx       *time.Timer // fires at the head of inflight's deadline
+	retxOn     bool
+	inflight   []flight // qos transmissions in deadline order
+
+	// Byte accounting, for the marks (evidence.go).
+	tcp     syscall.RawConn // the TCP socket under conn; nil if none
+	wroteN  uint64          // bytes of out written to conn
+	taken   int             // bytes a writer has taken from out and not yet accounted
+	marks   []mark
+	probing atomic.Bool // an ACK of the peer's 00 awaits the peer's TCP ACK
+	stopped atomic.Bool // fail has run: reads and writes end at once
 }
+
+// aLongTimeAgo is a deadline in the past: it wakes a blocked read or write
+// at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // flight is one transmission of a qos message, to be repeated at deadline
 // unless acknowledged first.
@@ -76,7 +93,18 @@ type flight struct {
 // SyscallConn (by embedding a *net.TCPConn, say) is bypassed for most
 // bytes: such a wrapper must not have a SyscallConn method.
 func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
-	s, err := l.begin(ctx, conn)
+	return l.AttachWith(ctx, conn)
+}
+
+// AttachWith is Attach with options: what the peer wrote first on the
+// socket (Greeted), what we wrote with our ID (the option Greeting
+// returns).
+func (l *Link) AttachWith(ctx context.Context, conn net.Conn, opts ...AttachOption) error {
+	var o attachOpts
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s, err := l.begin(ctx, conn, o)
 	if err != nil {
 		return err
 	}
@@ -95,6 +123,12 @@ func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
 	l.mu.Unlock()
 	s.flushers.Wait()
 	l.mu.Lock()
+	s.settle(err) // every write accounted, the socket still open
+	l.mu.Unlock()
+	s.conn.Close()
+	l.mu.Lock()
+	l.unlockWindow() // the evidence found as the socket ended
+	l.mu.Lock()
 	l.sess = nil
 	l.sessGone.Notify()
 	l.mu.Unlock()
@@ -102,7 +136,7 @@ func (l *Link) Attach(ctx context.Context, conn net.Conn) error {
 }
 
 // begin attaches conn as the link's session.
-func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
+func (l *Link) begin(ctx context.Context, conn net.Conn, o attachOpts) (*session, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.sess != nil && !l.closed {
@@ -122,7 +156,8 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
-	s := &session{l: l, conn: conn, paused: l.cfg.WritePause > 0}
+	s := &session{l: l, conn: conn, paused: l.cfg.WritePause > 0, greet: o.greet, tcp: tcpRaw(conn),
+		awaitGreet: o.greeted && l.cfg.UpOnFirstLine}
 	if a := conn.RemoteAddr(); a != nil {
 		s.remote = a.String()
 	}
@@ -138,8 +173,15 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 		l.setUp(true, s.remote, nil)
 	}
 	s.ka = time.AfterFunc(l.t/4, s.keepalive)
-	// A keepalive at once lets a node come up without waiting T/4.
-	s.out = wire.AppendKeepalive(s.out)
+	var early *outMsg
+	if !l.cfg.UpOnFirstLine {
+		// A keepalive at once lets a node come up without waiting T/4.
+		// A node writes none: what it writes with its ID is its greeting.
+		s.out = wire.AppendKeepalive(s.out)
+		if o.greet != GreetNone {
+			early = s.answerGreeting()
+		}
+	}
 	// A deadline left by the caller (a node's ID write, say) would fail
 	// the non-blocking writes once it expires: the link sets its own.
 	conn.SetWriteDeadline(time.Time{})
@@ -149,6 +191,12 @@ func (l *Link) begin(ctx context.Context, conn net.Conn) (*session, error) {
 		}
 	}
 	l.requeue()
+	if o.sentZero != nil {
+		s.sentEarly(o.sentZero, true)
+	}
+	if early != nil {
+		s.sentEarly(early, false)
+	}
 	s.kick()
 	return s, nil
 }
@@ -163,7 +211,11 @@ func (s *session) fail(err error) {
 	if s.cancel != nil {
 		s.cancel(err)
 	}
-	s.conn.Close()
+	// Wake the reader and any writer without closing the socket: Attach
+	// closes it once they are done, after it has read what TCP says about
+	// the lines it wrote (evidence.go).
+	s.stopped.Store(true)
+	s.conn.SetDeadline(aLongTimeAgo)
 	for _, t := range []*time.Timer{s.ka, s.pause, s.retx} {
 		if t != nil {
 			t.Stop()
@@ -207,6 +259,10 @@ func (s *session) readLoop() error {
 		if !lr.HasLine() { // the batch is done: its ACKs go out at once
 			l.mu.Lock()
 			l.unlockFlush(s)
+			if l.winDirty.Load() {
+				l.mu.Lock()
+				l.unlockWindow()
+			}
 		}
 	}
 }
@@ -295,11 +351,22 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	if err := r.s.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return 0, err
 	}
+	if r.s.stopped.Load() { // fail may have set its deadline before ours
+		return 0, net.ErrClosed
+	}
 	n, err := r.s.conn.Read(p)
 	if n > 0 && r.first {
 		r.first = false
 		l.mu.Lock()
+		if r.s.awaitGreet {
+			r.s.greet = parseAnswer(p[:n])
+		}
 		r.s.firstBytes()
+		l.mu.Unlock()
+	}
+	if n > 0 && r.s.probing.Load() {
+		l.mu.Lock()
+		r.s.probe()
 		l.mu.Unlock()
 	}
 	return n, err
@@ -327,6 +394,9 @@ func (s *session) ack(id uint8) {
 		return
 	}
 	s.out = wire.AppendAck(s.out, id)
+	if id == 0 && s.l.win.zero {
+		s.addMark(mark{kind: markAckZero, gen: s.l.zeroGen})
+	}
 }
 
 // kick moves the link's send queue onto the socket when it may carry
@@ -344,6 +414,9 @@ func (s *session) kick() {
 			continue
 		}
 		s.out = append(s.out, m.line...)
+		if m == l.zeroOut {
+			s.addMark(mark{kind: markOwnZero, msg: m})
+		}
 		m.sent++
 		m.lastSent = now
 		if m.sent == 1 {

@@ -23,8 +23,14 @@ type Stats struct {
 	Deferred     uint64 // messages queued with their ACK deferred until read (RecvQueue lines were unread)
 	Refused      uint64 // messages not ACKed: queue full or Deliver failed
 	PeerRestarts uint64 // new 00 from the peer (a restart, not an outage)
-	LastReceived time.Time
-	LastAckRTT   time.Duration // round trip of the last qos message ACKed at once
+	// An identical 00, first on a new socket, that neither a greeting nor
+	// TCP evidence could classify (see Window, rules 3 and 4): taken for
+	// a repeat within Config.RepeatHorizon (a loss if the peer had
+	// restarted), or for a restart past it (a duplicate if it had not).
+	AmbiguousRepeats  uint64
+	AmbiguousRestarts uint64
+	LastReceived      time.Time
+	LastAckRTT        time.Duration // round trip of the last qos message ACKed at once
 
 	// PeerKeepalive is the peer's keepalive interval, averaged. Peers send
 	// one after T/4 of silence, so 4*PeerKeepalive estimates the peer's T.

@@ -13,11 +13,13 @@ func FuzzWindowUnmarshal(f *testing.F) {
 	var w Window
 	b, _ := w.MarshalBinary()
 	f.Add(b)
-	some := bytes.Clone(b) // ids 00-02 and 80 seen, a 00, flags set
-	some[0], some[16] = 0x07, 0x01
-	some[len(some)-9] = 0x07
-	some[len(some)-1] = 0x5a
+	some := bytes.Clone(b) // ids 00-02 and 80 seen, a 00, flags set, an age
+	some[1], some[17] = 0x07, 0x01
+	some[33] = 0x0f
+	some[41] = 0x5a
+	some[len(some)-1] = 0x2c
 	f.Add(some)
+	f.Add(some[1:42]) // the first encoding (41 bytes)
 	f.Add(bytes.Repeat([]byte{0xff}, len(b)))
 	f.Add([]byte{})
 	f.Add(b[:len(b)-1])

@@ -3,6 +3,7 @@ package link
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestNextIDSequence(t *testing.T) {
@@ -39,12 +40,23 @@ func deliver(w *Window, id uint8, p string) bool {
 // deliverOn is deliver with the message's place on its socket: first or
 // after others.
 func deliverOn(w *Window, id uint8, p string, first bool) bool {
-	v := w.check(id, []byte(p), first)
+	v := checkOn(w, id, p, first)
 	if v == duplicate {
 		return false
 	}
-	w.accept(id, []byte(p), v)
+	w.accept(id, []byte(p), v, testNow)
 	return true
+}
+
+// testNow is the time of the window tests' checks and accepts: an
+// identical 00 with no greeting nor evidence is within the horizon.
+var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// checkOn checks a message without greeting, at testNow, with a horizon
+// of an hour.
+func checkOn(w *Window, id uint8, p string, first bool) verdict {
+	v, _ := w.check(id, []byte(p), first, GreetNone, testNow, time.Hour)
+	return v
 }
 
 // Over tens of thousands of ids (many wraps), every new message is
@@ -83,14 +95,14 @@ func TestWindowZeroRule(t *testing.T) {
 	if deliver(&w, 0, "boot") {
 		t.Fatal("identical repeat of 00 delivered twice")
 	}
-	if v := w.check(0, []byte("other"), true); v != restart {
+	if v := checkOn(&w, 0, "other", true); v != restart {
 		t.Fatalf("00 with another payload: %v, want restart", v)
 	}
 	if !deliver(&w, 1, "a") || deliver(&w, 1, "a") {
 		t.Fatal("01 handling")
 	}
 	// The sender moved on past 00: a 00 now is a restart, even identical.
-	if v := w.check(0, []byte("boot"), true); v != restart {
+	if v := checkOn(&w, 0, "boot", true); v != restart {
 		t.Fatalf("00 after 01: %v, want restart", v)
 	}
 	deliver(&w, 0, "boot")
@@ -144,7 +156,7 @@ func TestWindowZeroOnSameSocket(t *testing.T) {
 	if !deliverOn(&w, 1, "b", true) || !deliverOn(&w, 0, "a", false) {
 		t.Fatal("overtaken 00 not delivered")
 	}
-	if v := w.check(1, []byte("b"), false); v != duplicate {
+	if v := checkOn(&w, 1, "b", false); v != duplicate {
 		t.Fatal("the overtaken 00 cleared the window: 01 would be delivered again")
 	}
 	if deliverOn(&w, 2, "c", false); deliverOn(&w, 0, "a", false) {
@@ -152,10 +164,10 @@ func TestWindowZeroOnSameSocket(t *testing.T) {
 	}
 	// On a new socket, an identical 00 after the sender moved on is a
 	// restart; so is a 00 with another payload, wherever it comes.
-	if v := w.check(0, []byte("a"), true); v != restart {
+	if v := checkOn(&w, 0, "a", true); v != restart {
 		t.Fatalf("00 first on a new socket: %v, want restart", v)
 	}
-	if v := w.check(0, []byte("new"), false); v != restart {
+	if v := checkOn(&w, 0, "new", false); v != restart {
 		t.Fatalf("00 with a new payload: %v, want restart", v)
 	}
 }

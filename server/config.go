@@ -44,6 +44,15 @@ type Config struct {
 	// means 200 ms; negative means no pause.
 	WritePause time.Duration
 
+	// RepeatHorizon bounds how long after the server acknowledged a node's
+	// message 00 an identical 00, first on a new socket, with neither a
+	// greeting (a legacy node sends none) nor TCP evidence that the node
+	// got the ACK, is taken for a repeat rather than for a restart (see
+	// link.Window and link.Config.RepeatHorizon). Zero means 5T+13 s, the
+	// longest a legacy node takes to repeat; negative means none: every
+	// such 00 is a restart. Configure can set it per node.
+	RepeatHorizon time.Duration
+
 	// HandshakeTimeout bounds the wait for a new connection's ID line
 	// (a TLS node gets 2 HandshakeTimeout more for its TLS handshake and
 	// ID line). Zero means Timeout.

@@ -29,7 +29,9 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		conn.Close()
 		return
 	}
-	err := l.Attach(s.ctx, &prefixConn{Conn: nc, pre: pre})
+	// What a Tether client wrote with its ID tells its 00's repeats from
+	// its restarts (see link.Window).
+	err := l.AttachWith(s.ctx, &prefixConn{Conn: nc, pre: pre}, link.Greeted(link.ParseGreeting(pre)))
 	if errors.Is(err, link.ErrBusy) {
 		// Counted before the close, so that whoever sees the close sees
 		// the count.
@@ -197,6 +199,9 @@ func (s *Server) newLink(id string) (*link.Link, error) {
 		RecvQueue:  s.cfg.RecvQueue,
 		WritePause: s.cfg.WritePause,
 		Logger:     s.log,
+		// How long a legacy node's identical 00 on a new socket may be
+		// a repeat (see link.Window).
+		RepeatHorizon: s.cfg.RepeatHorizon,
 		// One read-loop wakeup per node keepalive, rather than that and
 		// a timer's: the server's cost per idle node.
 		AnswerKeepalives: true,
@@ -233,6 +238,10 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// NetConn returns the connection under the prefix: the link reads the TCP
+// evidence about a node's 00 from it (see link.Window).
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }
 
 // SyscallConn lets the link write to the socket without blocking.
 func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {

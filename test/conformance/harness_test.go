@@ -126,8 +126,9 @@ func (e *events) all() []string {
 // by the server.
 type killListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	opaque bool // hand the server opaqueConns (no TCP evidence)
+	mu     sync.Mutex
+	conns  []net.Conn
 }
 
 func (l *killListener) Accept() (net.Conn, error) {
@@ -136,6 +137,9 @@ func (l *killListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		l.conns = append(l.conns, c)
 		l.mu.Unlock()
+		if l.opaque {
+			c = opaqueConn{c}
+		}
 	}
 	return c, err
 }
@@ -163,6 +167,13 @@ type ourServer struct {
 // T. It is closed at the end of the test.
 func startServer(t *testing.T, cfg server.Config) *ourServer {
 	t.Helper()
+	return startServerOn(t, cfg, false)
+}
+
+// startServerOn is startServer; with opaque, the server's sockets hide
+// their TCP state from it (see opaqueConn).
+func startServerOn(t *testing.T, cfg server.Config, opaque bool) *ourServer {
+	t.Helper()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = T
 	}
@@ -177,7 +188,7 @@ func startServer(t *testing.T, cfg server.Config) *ourServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Server, s.addr, s.ln = srv, ln.Addr().String(), &killListener{Listener: ln}
+	s.Server, s.addr, s.ln = srv, ln.Addr().String(), &killListener{Listener: ln, opaque: opaque}
 	var serving sync.WaitGroup
 	serving.Go(func() { _ = srv.Serve(s.ln) })
 	t.Cleanup(func() {

@@ -36,6 +36,7 @@ var (
 	descAllRestarts   = desc("nodes_restarts_total", "Restarts of nodes (a new message 00).")
 	descAllBadLines   = desc("nodes_bad_lines_total", "Bad lines received from nodes, by reason.", "reason")
 	descAllEvDropped  = desc("nodes_events_dropped_total", "Link events that found a subscriber's channel full.")
+	descAllAmbiguous  = desc("nodes_ambiguities_total", "Decisions about nodes' messages that could not be made for sure, by kind: repeat_00 = an identical first message (id 00) taken for a repeat (lost if the node had restarted), restart_00 = taken for a restart (a duplicate if it had not).", "kind")
 	descAllPending    = desc("nodes_pending_messages", "Qos messages to nodes awaiting their ACK.")
 	descAllQueued     = desc("nodes_queued_messages", "Messages to nodes waiting in memory to be sent or acknowledged.")
 
@@ -62,12 +63,13 @@ var (
 	descLastRTT     = desc("node_last_ack_rtt_seconds", "Round trip of the node's last qos message acknowledged on its first transmission.", "node")
 	descPeerTimeout = desc("node_peer_timeout_seconds", "The node's T as inferred from its keepalive rhythm (absent until known).", "node")
 	descEvDropped   = desc("node_events_dropped_total", "Link events that found a subscriber's channel full.", "node")
+	descAmbiguous   = desc("node_ambiguities_total", "Decisions about the node's messages that could not be made for sure, by kind (see tether_nodes_ambiguities_total).", "node", "kind")
 )
 
 var fleetDescs = []*prometheus.Desc{
 	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID,
 	descAllReconnects, descAllMessages, descAllAcked, descAllRepeats, descAllDuplicates, descAllRefused,
-	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued,
+	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued, descAllAmbiguous,
 }
 
 var basicDescs = []*prometheus.Desc{descUp, descMessages, descStored, descSpooled, descDropped}
@@ -75,7 +77,7 @@ var basicDescs = []*prometheus.Desc{descUp, descMessages, descStored, descSpoole
 var fullDescs = []*prometheus.Desc{
 	descSince, descConnects, descReconnects, descAcked, descRepeats, descDuplicates, descRefused,
 	descRestarts, descBadLines, descPending, descQueued, descLastRecv, descLastRTT, descPeerTimeout,
-	descEvDropped,
+	descEvDropped, descAmbiguous,
 }
 
 // Describe implements prometheus.Collector.
@@ -153,6 +155,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		all.Duplicates += st.Duplicates
 		all.Refused += st.Refused
 		all.PeerRestarts += st.PeerRestarts
+		all.AmbiguousRepeats += st.AmbiguousRepeats
+		all.AmbiguousRestarts += st.AmbiguousRestarts
 		all.TooLong += st.TooLong
 		all.Malformed += st.Malformed
 		all.NotUTF8 += st.NotUTF8
@@ -186,6 +190,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAllBadLines, all.Malformed, "malformed")
 	counter(descAllBadLines, all.NotUTF8, "not_utf8")
 	counter(descAllEvDropped, all.EventsDropped)
+	counter(descAllAmbiguous, all.AmbiguousRepeats, "repeat_00")
+	counter(descAllAmbiguous, all.AmbiguousRestarts, "restart_00")
 	gauge(descAllPending, float64(all.Pending))
 	gauge(descAllQueued, float64(all.Queued))
 }
@@ -231,6 +237,8 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	counter(descBadLines, st.Malformed, "malformed")
 	counter(descBadLines, st.NotUTF8, "not_utf8")
 	counter(descEvDropped, st.EventsDropped)
+	counter(descAmbiguous, st.AmbiguousRepeats, "repeat_00")
+	counter(descAmbiguous, st.AmbiguousRestarts, "restart_00")
 	gauge(descPending, float64(st.Pending))
 	gauge(descQueued, float64(st.Queued))
 	if !st.LastReceived.IsZero() {

@@ -33,7 +33,7 @@ func TestSpool(t *testing.T) {
 	qlim := store.Limit{Messages: 3, TotalBytes: 20}
 	var w link.Window // any window but the zero one
 	b, _ := w.MarshalBinary()
-	b[0], b[32] = 0x80, 4
+	b[1], b[33] = 0x80, 4 // after the version byte: the first bits, the flags (any)
 	if err := w.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,6 @@ func (e *env) dialMismatchedT(t *testing.T, ctx context.Context, id string, T ti
 	}
 	// The server reads lines in order: once it has this message, it has
 	// handled the keepalives written before it.
-	// (A restarted node whose first message repeats the old life's first
-	// is taken for a repeat: make it unique.)
 	if err := c.Write(ctx, fmt.Sprint("sync ", time.Now().UnixNano())); err != nil {
 		t.Fatal(err)
 	}

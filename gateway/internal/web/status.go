@@ -104,9 +104,26 @@ type Node struct {
 	PeerTimeoutMs   *float64 `json:"peer_timeout_ms"` // the node's T, from its keepalives
 	TimeoutMismatch bool     `json:"timeout_mismatch"`
 
-	BadLines BadLines       `json:"bad_lines"`
+	BadLines BadLines `json:"bad_lines"`
+	// Warnings counts what the gateway could not tell for sure about the
+	// node (a mark on its row).
+	Warnings Warnings       `json:"warnings"`
 	Extra    map[string]any `json:"extra,omitempty"` // Config.Extra
 }
+
+// Warnings counts the decisions the gateway could not make for sure about
+// a node (docs/GATEWAY.md, "What is guaranteed").
+type Warnings struct {
+	// An original node's identical first message (id 00) on a new
+	// connection, with no evidence of whether it was a repeat: taken for
+	// a repeat within the repeat horizon (lost if the node had
+	// restarted), or for a restart past it (a duplicate if not).
+	AmbiguousRepeats  uint64 `json:"ambiguous_repeats"`
+	AmbiguousRestarts uint64 `json:"ambiguous_restarts"`
+}
+
+// Total is the number of warnings.
+func (w Warnings) Total() uint64 { return w.AmbiguousRepeats + w.AmbiguousRestarts }
 
 // Queue is a node's durable queue in the gateway's store (Config.Queue).
 type Queue struct {
@@ -132,16 +149,17 @@ type BadLines struct {
 // Event is an up, down or restart of a node.
 type Event struct {
 	Seq        uint64    `json:"seq"`  // increasing: tells events already seen
-	Kind       string    `json:"kind"` // "up", "down" or "restart"
+	Kind       string    `json:"kind"` // link.EventKind's String: "up", "down", "restart", "ambiguous-repeat", ...
 	ID         string    `json:"id"`
 	Time       time.Time `json:"time"`
 	Reconnects int       `json:"reconnects"`
 	Remote     string    `json:"remote,omitempty"` // up: the node's address
 	Reason     string    `json:"reason,omitempty"` // down: why
+	Detail     string    `json:"detail,omitempty"` // ambiguous-repeat, ambiguous-restart: id, evidence, age
 }
 
 func eventOf(ev link.Event) Event {
-	e := Event{Kind: ev.Kind.String(), ID: ev.ID, Time: ev.Time, Reconnects: max(ev.Connects-1, 0), Remote: ev.Remote}
+	e := Event{Kind: ev.Kind.String(), ID: ev.ID, Time: ev.Time, Reconnects: max(ev.Connects-1, 0), Remote: ev.Remote, Detail: ev.Detail}
 	if ev.Err != nil {
 		e.Reason = ev.Err.Error()
 	}
@@ -174,6 +192,7 @@ func (s *Server) node(l *link.Link, T time.Duration) Node {
 		Queued:      st.Queued,
 		Restarts:    st.PeerRestarts,
 		BadLines:    BadLines{TooLong: st.TooLong, Malformed: st.Malformed, NotUTF8: st.NotUTF8},
+		Warnings:    Warnings{AmbiguousRepeats: st.AmbiguousRepeats, AmbiguousRestarts: st.AmbiguousRestarts},
 	}
 	if st.Up {
 		n.State = "up"

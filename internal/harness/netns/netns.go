@@ -108,6 +108,19 @@ func (p *Pair) SetLink(ctx context.Context, i int, up bool) error {
 	return ip(ctx, "-n", p.NS[i], "link", "set", p.Veth[i], state)
 }
 
+// Drop makes side i drop every packet it sends to the other side (on
+// true), or stops that (on false), with a blackhole route: the other
+// direction still passes, so that side i still receives data and the TCP
+// acknowledgements of what it sends, while the other side gets neither
+// its data nor its acknowledgements. No end is told.
+func (p *Pair) Drop(ctx context.Context, i int, on bool) error {
+	op := "del"
+	if on {
+		op = "add"
+	}
+	return ip(ctx, "-n", p.NS[i], "route", op, "blackhole", p.Addr[1-i].String()+"/32")
+}
+
 // Close deletes both namespaces, and with them the veth pair. It is
 // idempotent.
 func (p *Pair) Close() error {

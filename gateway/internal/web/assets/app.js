@@ -108,7 +108,16 @@ function renderRow(n, tr) {
   const qCls = n.queue_full || n.dropped ? " bad" : (n.queued === 0 && !n.stored ? " zero" : "");
   cell(c[9], q, qTitle, "num queue" + qCls);
   cell(c[10], fmtMs(n.ack_rtt_ms), "", "num");
-  numCell(c[11], n.restarts, "");
+  const w = n.warnings || {};
+  const amb = (w.ambiguous_repeats || 0) + (w.ambiguous_restarts || 0);
+  if (amb) {
+    cell(c[11], fmtN(n.restarts) + " ⚠" + fmtN(amb),
+      "identical first messages (00) the gateway could not classify for sure:\n" +
+      fmtN(w.ambiguous_repeats || 0) + " taken for repeats (lost if the node had restarted)\n" +
+      fmtN(w.ambiguous_restarts || 0) + " taken for restarts (duplicates if the node had not)", "num warn");
+  } else {
+    numCell(c[11], n.restarts, "");
+  }
 
   c[12].textContent = "";
   c[12].className = "num peer-t";
@@ -218,6 +227,7 @@ function addEvents(evs) {
     let text = new Date(e.time).toLocaleTimeString() + "  " + e.id + " " + e.kind;
     if (e.reason) text += " (" + e.reason + ")";
     if (e.remote) text += " from " + e.remote;
+    if (e.detail) text += ": " + e.detail;
     li.textContent = text;
     list.insertBefore(li, list.firstChild);
   }

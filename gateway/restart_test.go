@@ -1,0 +1,130 @@
+package gateway_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/gateway"
+	"github.com/tether-iot/tether/internal/harness/legacy"
+	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/link"
+)
+
+// sleepyGateway is a gateway without MQTT that counts the messages of
+// its nodes and reports their links' Down events, restarted on the same
+// store and port by restart.
+type sleepyGateway struct {
+	t    *testing.T
+	cfg  gateway.Config
+	g    *gateway.Gateway
+	got  atomic.Int64
+	down chan struct{}
+	amb  atomic.Int64 // ambiguous 00 decisions (events)
+}
+
+func startSleepy(t *testing.T) *sleepyGateway {
+	t.Helper()
+	s := &sleepyGateway{t: t, down: make(chan struct{}, 16)}
+	s.cfg = gwConfig(t, gateway.BrokerNone)
+	s.cfg.OnMessage = func(node, payload string) { s.got.Add(1) }
+	s.cfg.OnEvent = func(ev link.Event) {
+		switch ev.Kind {
+		case link.Down:
+			s.down <- struct{}{}
+		case link.AmbiguousRepeat, link.AmbiguousRestart:
+			s.amb.Add(1)
+		}
+	}
+	s.g = startGateway(t, s.cfg)
+	s.cfg.Listen = s.g.Addr().String() // the restarted gateway takes the same port
+	return s
+}
+
+func (s *sleepyGateway) restart() {
+	s.t.Helper()
+	s.g.Close()
+	s.g = startGateway(s.t, s.cfg)
+}
+
+// waitDown waits for a node's link to go down.
+func (s *sleepyGateway) waitDown(ctx context.Context) {
+	s.t.Helper()
+	select {
+	case <-s.down:
+	case <-ctx.Done():
+		s.t.Fatal(ctx.Err())
+	}
+}
+
+// A deep-sleep Go node wakes 1,000 times and sends the same line each
+// time, and the gateway restarts on its store every 100 wakes: each wake
+// is delivered once.
+func TestDeepSleepAcrossGatewayRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := startSleepy(t)
+	const wakes = 1000
+	for i := range wakes {
+		if i > 0 && i%100 == 0 {
+			s.restart()
+		}
+		c, err := client.Dial(ctx, client.Config{ID: "deep", Server: s.cfg.Listen, Timeout: testT, Logger: testutil.Logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, "door closed"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		s.waitDown(ctx)
+		if got := s.got.Load(); got != int64(i+1) {
+			t.Fatalf("after %d wakes, %d delivered", i+1, got)
+		}
+	}
+	if n := s.amb.Load(); n != 0 {
+		t.Errorf("%d ambiguous decisions about a Go node's wakes", n)
+	}
+}
+
+// An original (legacy) node wakes 200 times, sends the same line and
+// closes its socket, and the gateway restarts every 20 wakes. Nothing but
+// TCP evidence tells these wakes from repeats (they come well within the
+// horizon), and the gateway keeps it in its store across its restarts.
+func TestLegacyDeepSleepAcrossGatewayRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := startSleepy(t)
+	var d net.Dialer
+	node, err := legacy.StartNode(ctx, legacy.NodeConfig{ID: "leg", Addr: s.cfg.Listen, Timeout: testT,
+		StartDelay: -1, WiFiDelay: -1, Logger: testutil.Logger(),
+		BadServer: func(context.Context) error { return nil }, // keep trying
+		Dial:      func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	const wakes = 200
+	for i := range wakes {
+		if err := node.Write(ctx, "door closed", true, true); err != nil {
+			t.Fatal(err)
+		}
+		node.DropConn() // the original's close() before deep sleep
+		s.waitDown(ctx)
+		if got := s.got.Load(); got != int64(i+1) {
+			t.Fatalf("after %d wakes, %d delivered", i+1, got)
+		}
+		if (i+1)%20 == 0 {
+			s.restart()
+		}
+		if err := node.Restart(); err != nil { // the next wake
+			t.Fatal(err)
+		}
+	}
+	if n := s.amb.Load(); n != 0 {
+		t.Errorf("%d ambiguous decisions, want none: the TCP evidence was lost", n)
+	}
+}

@@ -24,7 +24,7 @@ const (
 	DefaultMQTTListen      = "127.0.0.1:1883"
 	DefaultPrefix          = "tether"
 	DefaultDiscoveryPrefix = "homeassistant"
-	DefaultWebAddr         = ":8080"
+	DefaultWebAddr         = "127.0.0.1:8080"
 	// DefaultQueueMessages bounds each node's durable queue when
 	// Config.Queue.MaxMessages is zero.
 	DefaultQueueMessages = 1000
@@ -289,9 +289,12 @@ type DiscoveryConfig struct {
 	Prefix string `yaml:"prefix"`
 }
 
-// WebConfig configures the status page and metrics.
+// WebConfig configures the status page, its JSON API and the metrics.
+// They listen on loopback unless Addr says otherwise; beyond loopback
+// they need credentials (TokenFile or UsersFile) or an explicit
+// Insecure (see docs/GATEWAY.md, "Access control").
 type WebConfig struct {
-	// Addr is the HTTP address; empty means :8080.
+	// Addr is the HTTP address; empty means 127.0.0.1:8080.
 	Addr string `yaml:"addr"`
 	// Enabled turns the web server on; nil means on.
 	Enabled *bool `yaml:"enabled"`
@@ -301,6 +304,35 @@ type WebConfig struct {
 	// "none". Empty means basic. Fleet totals are always exported
 	// (docs/GATEWAY.md lists the series).
 	NodeMetrics string `yaml:"node_metrics"`
+	// MaxNodeMetrics bounds the nodes that get per-node series (the
+	// expected nodes first, then the others by ID), so that a flood of
+	// new IDs cannot bloat every scrape; the nodes left out are counted
+	// in tether_nodes_series_omitted. Zero means 1000; -1 means no bound.
+	MaxNodeMetrics int `yaml:"max_node_metrics"`
+
+	// TokenFile is a file whose first line is a token (16 characters or
+	// more) that every request must then carry: as a bearer token
+	// (Prometheus: bearer_token_file) or as the password of HTTP Basic
+	// authentication, with any user name (a browser). Empty means none.
+	TokenFile string `yaml:"token_file"`
+	// UsersFile is a password file (user:bcrypt-hash lines, as "tether
+	// passwd USER" or "htpasswd -nB USER" write them) whose users may
+	// sign in with HTTP Basic authentication; every request must then
+	// carry a user's password (or the token). Empty means none.
+	UsersFile string `yaml:"users_file"`
+	// Insecure serves an Addr beyond loopback without credentials:
+	// anyone who can reach it reads node IDs, addresses and counters. A
+	// warning is logged at every start. Without it (and without
+	// TokenFile or UsersFile) an Addr beyond loopback is refused.
+	// Actions (sending to a node from the page) need credentials
+	// whatever this says.
+	Insecure bool `yaml:"insecure"`
+	// Hosts are names, besides localhost and loopback addresses, that
+	// may reach a loopback Addr in the Host header (a reverse proxy
+	// that passes its own name): other names are refused, so that a web
+	// site whose name resolves to 127.0.0.1 (DNS rebinding) cannot read
+	// the page.
+	Hosts []string `yaml:"hosts"`
 }
 
 // On reports whether the web server is enabled.
@@ -406,6 +438,9 @@ func (c Config) validate() error {
 	}
 	if _, err := metrics.ParseNodeMetrics(c.Web.NodeMetrics); err != nil {
 		return bad("web.node_metrics", "%q: write basic (the default), full or none", c.Web.NodeMetrics)
+	}
+	if err := c.Web.validate(); err != nil {
+		return err
 	}
 	if strings.ContainsAny(c.Name, "/+#") {
 		return bad("name", "%q: a gateway name may not contain '/', '+' or '#'", c.Name)

@@ -61,7 +61,7 @@ func TestDocExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != ":8123" || time.Duration(c.Timeout) != 2*time.Second || len(c.Routes) == 0 || !c.Discovery.Enabled || c.Web.Addr != ":8080" {
+	if c.Listen != ":8123" || time.Duration(c.Timeout) != 2*time.Second || len(c.Routes) == 0 || !c.Discovery.Enabled || c.Web.Addr != gateway.DefaultWebAddr || c.Web.TokenFile == "" {
 		t.Errorf("unexpected config from the doc: %+v", c)
 	}
 	q := c.Queue

@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/gateway/internal/bus"
-	"github.com/tether-iot/tether/gateway/internal/metrics"
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/gateway/internal/web"
 	"github.com/tether-iot/tether/server"
@@ -152,25 +151,10 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if cfg.Web.On() {
-		level, _ := metrics.ParseNodeMetrics(cfg.Web.NodeMetrics) // validated
-		col := metrics.New(metrics.Config{Stored: st.Len, Spooled: g.spooledOf, Dropped: g.droppedOf, Offline: g.offline, NodeMetrics: level})
-		col.Registry().MustRegister(collector{g}, brokerCollector{g}, accessCollector{g}, buildCollector{})
-		g.web, err = web.New(web.Config{
-			Addr:    cfg.Web.Addr,
-			Title:   "Tether gateway " + cfg.Name,
-			Version: Version(), // buildinfo.go
-			Logger:  cfg.Logger,
-			Metrics: col,
-			Queue:   g.webQueue,
-			Offline: g.offline,
-			Extra:   g.webExtra,
-			Broker:  g.webBroker,
-		})
-		if err != nil {
+		if err := g.newWeb(&scfg); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
-		g.web.Hook(&scfg)
 	}
 	g.srv, err = server.New(scfg)
 	if err != nil {
@@ -275,6 +259,12 @@ func (g *Gateway) Start(ctx context.Context) error {
 			return &ListenError{What: "web", Addr: g.cfg.Web.Addr, Err: unwrapOp(err)}
 		}
 		g.webLn = wl
+		if err := g.web.CheckListener(wl.Addr()); err != nil {
+			ln.Close()
+			wl.Close()
+			g.webLn = nil
+			return fmt.Errorf("gateway: %w", err)
+		}
 	}
 	err = g.startBus(ctx)
 	g.busSetOne.Do(func() { close(g.busSet) })

@@ -78,8 +78,7 @@ func TestStoreBounds(t *testing.T) {
 	if _, ok := s[`tether_node_up{node="r3"}`]; ok {
 		t.Error("/metrics has a series for r3, whose messages were all dropped")
 	}
-	var rows []web.Node
-	getJSON(t, "http://"+webAddr+"/api/nodes", &rows)
+	rows := apiNodes(t, webAddr)
 	if len(rows) != 2 || rows[0].ID != "r1" || rows[0].State != "offline" || *rows[0].Stored != 9 || rows[1].ID != "r2" {
 		t.Errorf("/api/nodes = %+v, want r1 (offline, 9 stored) and r2", rows)
 	}
@@ -114,7 +113,7 @@ func TestStoreBounds(t *testing.T) {
 	g = startGateway(t, cfg)
 	webAddr = g.WebAddr().String()
 	app = dialMQTT(t, ctx, mqttURL(g))
-	getJSON(t, "http://"+webAddr+"/api/nodes", &rows)
+	rows = apiNodes(t, webAddr)
 	if len(rows) != 2 || rows[0].ID != "r2" || rows[0].State != "offline" || *rows[0].Stored != 1 ||
 		rows[1].ID != "r3" || rows[1].State != "offline" || *rows[1].Stored != 1 {
 		t.Errorf("/api/nodes after a restart = %+v, want r2 and r3 offline, 1 stored each", rows)

@@ -56,6 +56,7 @@ var commands = []command{
 	{"soak", "simulated nodes through injected outages; reports loss and duplicates", runSoak},
 	{"bench", "latency, throughput and scale figures against raw TCP and MQTT", runBench},
 	{"mqtt", "the embedded broker's users: tether mqtt passwd FILE USER", runMQTT},
+	{"web", "the status page's users: tether web passwd FILE USER", runWeb},
 	{"version", "the build: version, VCS revision and time, Go version", runVersion},
 }
 

@@ -72,6 +72,7 @@ type serveFlags struct {
 	access *accessFlags // serve_access.go
 	ops    opsFlags     // serve_rules.go
 	log    logFlags     // logging.go
+	web    webFlags     // serve_web.go
 }
 
 func newServeFlags(out io.Writer) *serveFlags {
@@ -91,6 +92,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 	fs.BoolVar(&f.discovery, "discovery", false, "publish Home Assistant MQTT discovery for each node")
 	fs.StringVar(&f.webAddr, "web", gateway.DefaultWebAddr, "status page and metrics HTTP `address`")
 	fs.BoolVar(&f.noWeb, "no-web", false, "no status page")
+	f.web.register(fs)
 	fs.IntVar(&f.queueMessages, "queue-max-messages", gateway.DefaultQueueMessages, "most `messages` queued for one node (queue.max_messages); -1: no bound")
 	fs.Int64Var(&f.queueBytes, "queue-max-bytes", 0, "most payload `bytes` queued for one node (queue.max_bytes); 0: no byte bound")
 	fs.Int64Var(&f.queueTotalBytes, "queue-max-total-bytes", gateway.DefaultQueueTotalBytes, "most payload `bytes` queued for all nodes together (queue.max_total_bytes); -1: no bound")
@@ -175,6 +177,7 @@ func parseServe(e *env, args []string) (gateway.Config, time.Duration, error) {
 			f.mqtt.apply(fl.Name, &cfg)
 			f.ops.apply(fl.Name, &cfg)
 		}
+		f.web.apply(fl.Name, &cfg) // serve_web.go
 	})
 	if bad != nil {
 		return cfg, 0, bad

@@ -3,10 +3,17 @@ package adversarial
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-iot/tether/gateway"
+	"github.com/tether-iot/tether/internal/passwd"
 )
 
 // Attacks on the status page: event stream floods, slow HTTP clients.
@@ -92,6 +99,181 @@ func TestSlowHTTPClients(t *testing.T) {
 			}
 			cs.mu.Unlock()
 		}
+	})
+	e.check(t)
+}
+
+// Access to the status page (issue 9): DNS rebinding, password guessing,
+// anonymous reads beyond loopback, cross-site actions.
+
+// webToken is the status page's token in the cases that set one.
+const webToken = "adversarial-web-token-0123456789"
+
+// withWebToken configures the status page on addr with webToken (and,
+// if users is not empty, a users file with one user).
+func withWebToken(t *testing.T, addr string, users bool) func(*gateway.Config) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte(webToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var usersFile string
+	if users {
+		line, err := passwd.Hash("alice", "correct horse battery staple")
+		if err != nil {
+			t.Fatal(err)
+		}
+		usersFile = filepath.Join(dir, "users")
+		if err := os.WriteFile(usersFile, []byte(line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func(c *gateway.Config) {
+		c.Web.Addr = addr
+		c.Web.TokenFile = tok
+		c.Web.UsersFile = usersFile
+	}
+}
+
+// webClient is an HTTP client whose connections come from the loopback
+// address from; close it with CloseIdleConnections.
+func webClient(from string) *http.Client {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 20 * time.Second}
+}
+
+// webCall sends one request to the status page and returns its status
+// code (the body is read and dropped; an event stream is not read).
+func (h *harness) webCall(ctx context.Context, c *http.Client, method, path, host string, hdr http.Header, body string) (int, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.webURL+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		io.Copy(io.Discard, resp.Body)
+	}
+	return resp.StatusCode, nil
+}
+
+// expectCode runs a request and records an error unless it is answered
+// with want.
+func (h *harness) expectCode(ctx context.Context, e *errs, c *http.Client, want int, method, path, host string, hdr http.Header, body string) {
+	code, err := h.webCall(ctx, c, method, path, host, hdr, body)
+	if err != nil {
+		e.add(err)
+		return
+	}
+	if code != want {
+		e.add(fmt.Errorf("%s %s (Host %q, %v): %d, want %d", method, path, host, hdr, code, want))
+	}
+}
+
+// TestWebDNSRebinding: pages whose names resolve to 127.0.0.1 ask for
+// every route of the status page: each request is refused (403), while
+// requests for localhost are served.
+func TestWebDNSRebinding(t *testing.T) {
+	h := start(t, options{})
+	port := h.webURL[strings.LastIndex(h.webURL, ":")+1:]
+	var e errs
+	h.attack(func(ctx context.Context) {
+		parallel(4, func(i int) {
+			c := webClient(source(i))
+			defer c.CloseIdleConnections()
+			for k := range 25 {
+				host := []string{"attacker.example", "rebind.attacker.example:" + port, "127.0.0.1.nip.io:" + port, "localhost.attacker.example"}[k%4]
+				path := []string{"/", "/api/status", "/api/nodes/" + honestID, "/metrics", "/events"}[k%5]
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "GET", path, host, nil, "")
+			}
+			h.expectCode(ctx, &e, c, http.StatusOK, "GET", "/api/status", "localhost:"+port, nil, "")
+		})
+	})
+	e.check(t)
+	if !strings.Contains(h.logs.text(), "status page: request refused") {
+		t.Error("refusals not logged")
+	}
+}
+
+// TestWebBeyondLoopback: the page on every interface with a token and
+// users: anonymous reads and wrong tokens are refused at once; a flood
+// of wrong passwords (each a bcrypt check) is refused without stalling
+// the honest node, and the right password and the token still work.
+func TestWebBeyondLoopback(t *testing.T) {
+	h := start(t, options{configure: withWebToken(t, "0.0.0.0:0", true)})
+	h.webURL = "http://127.0.0.1" + h.webURL[strings.LastIndex(h.webURL, ":"):]
+	auth := func(user, pass string) http.Header {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth(user, pass)
+		return r.Header
+	}
+	var e errs
+	h.attack(func(ctx context.Context) {
+		parallel(4, func(i int) {
+			c := webClient(source(i))
+			defer c.CloseIdleConnections()
+			for k := range 20 {
+				path := []string{"/", "/api/status", "/metrics", "/events"}[k%4]
+				h.expectCode(ctx, &e, c, http.StatusUnauthorized, "GET", path, "", nil, "")
+				h.expectCode(ctx, &e, c, http.StatusUnauthorized, "GET", path, "", http.Header{"Authorization": {"Bearer " + webToken[:len(webToken)-1] + "x"}}, "")
+			}
+			for k := range 10 {
+				h.expectCode(ctx, &e, c, http.StatusUnauthorized, "GET", "/api/status", "", auth("alice", fmt.Sprint("guess ", i, k)), "")
+			}
+			h.expectCode(ctx, &e, c, http.StatusOK, "GET", "/metrics", "", http.Header{"Authorization": {"Bearer " + webToken}}, "")
+			h.expectCode(ctx, &e, c, http.StatusOK, "GET", "/api/status", "", auth("alice", "correct horse battery staple"), "")
+		})
+	})
+	e.check(t)
+}
+
+// TestWebCrossSiteActions: another site's page makes the browser post
+// messages to the honest node (the browser has the token, or not): every
+// post is refused, and the honest node receives nothing but its own
+// traffic (the down stream would show a stranger's message).
+func TestWebCrossSiteActions(t *testing.T) {
+	h := start(t, options{configure: withWebToken(t, "127.0.0.1:0", false)})
+	path := "/api/nodes/" + honestID + "/send"
+	tok := http.Header{"Authorization": {"Bearer " + webToken}}
+	json := http.Header{"Content-Type": {"application/json"}}
+	cross := http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://attacker.example"}}
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	join := func(hs ...http.Header) http.Header {
+		out := http.Header{}
+		for _, h := range hs {
+			for k, v := range h {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	var e errs
+	h.attack(func(ctx context.Context) {
+		parallel(4, func(i int) {
+			c := webClient(source(i))
+			defer c.CloseIdleConnections()
+			for range 10 {
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "POST", path, "", join(tok, json, cross), `{"payload":"x1"}`)
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "POST", path, "", join(tok, form, cross), "payload=x1")
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "POST", path, "", join(tok, json, http.Header{"Origin": {"http://attacker.example"}}), `{"payload":"x1"}`)
+				h.expectCode(ctx, &e, c, http.StatusUnauthorized, "POST", path, "", join(json, cross), `{"payload":"x1"}`)
+				h.expectCode(ctx, &e, c, http.StatusUnauthorized, "POST", path, "", json, `{"payload":"x1"}`)
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "POST", path, "attacker.example", join(tok, json), `{"payload":"x1"}`)
+			}
+		})
 	})
 	e.check(t)
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -64,10 +65,12 @@ var (
 	descPeerTimeout = desc("node_peer_timeout_seconds", "The node's T as inferred from its keepalive rhythm (absent until known).", "node")
 	descEvDropped   = desc("node_events_dropped_total", "Link events that found a subscriber's channel full.", "node")
 	descAmbiguous   = desc("node_ambiguities_total", "Decisions about the node's messages that could not be made for sure, by kind (see tether_nodes_ambiguities_total).", "node", "kind")
+
+	descOmitted = desc("nodes_series_omitted", "Nodes left without per-node series at this scrape: more nodes than the bound (web.max_node_metrics). Their counters still count in the fleet sums (tether_nodes_*).")
 )
 
 var fleetDescs = []*prometheus.Desc{
-	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID,
+	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID, descOmitted,
 	descAllReconnects, descAllMessages, descAllAcked, descAllRepeats, descAllDuplicates, descAllRefused,
 	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued, descAllAmbiguous,
 }
@@ -142,6 +145,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	links := srv.Links()
 	var all link.Stats
 	up, reconnects := 0, 0
+	var nodes []perNode
 	for _, l := range links {
 		st := l.Stats()
 		if st.Up {
@@ -164,7 +168,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		all.Pending += st.Pending
 		all.Queued += st.Queued
 		if c.perNode != NodeNone {
-			c.collectNode(ch, st, false)
+			nodes = append(nodes, perNode{st: st})
 		}
 	}
 	if c.perNode != NodeNone && c.offline != nil {
@@ -172,10 +176,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		slices.Sort(ids)
 		for _, id := range slices.Compact(ids) {
 			if _, err := srv.Lookup(id); err != nil {
-				c.collectNode(ch, link.Stats{ID: id}, true)
+				nodes = append(nodes, perNode{st: link.Stats{ID: id}, offline: true})
 			}
 		}
 	}
+	nodes, omitted := c.bound(nodes)
+	for _, n := range nodes {
+		c.collectNode(ch, n.st, n.offline)
+	}
+	gauge(descOmitted, float64(omitted))
 	gauge(descNodes, float64(len(links)))
 	gauge(descNodesUp, float64(up))
 	counter(descAllReconnects, uint64(reconnects))
@@ -250,4 +259,45 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	if pt := st.PeerTimeout(); pt > 0 {
 		gauge(descPeerTimeout, pt.Seconds())
 	}
+}
+
+// perNode is a node whose per-node series may be exported.
+type perNode struct {
+	st      link.Stats
+	offline bool
+}
+
+// bound keeps the nodes that get per-node series under Config.MaxNodes
+// and returns them with the number left out, logging when nodes start
+// and stop being left out.
+func (c *Collector) bound(nodes []perNode) ([]perNode, int) {
+	omitted := 0
+	if c.maxNode >= 0 && len(nodes) > c.maxNode {
+		rank := func(n perNode) int {
+			if c.prio != nil && c.prio(n.st.ID) {
+				return 0
+			}
+			return 1
+		}
+		slices.SortFunc(nodes, func(a, b perNode) int {
+			if d := rank(a) - rank(b); d != 0 {
+				return d
+			}
+			return strings.Compare(a.st.ID, b.st.ID)
+		})
+		omitted = len(nodes) - c.maxNode
+		nodes = nodes[:c.maxNode]
+	}
+	c.omitMu.Lock()
+	was := c.omitted
+	c.omitted = omitted
+	c.omitMu.Unlock()
+	switch {
+	case omitted > 0 && was == 0:
+		c.log.Warn("metrics: more nodes than the bound of per-node series: the others are left out (their counters still count in the fleet totals)",
+			"bound", c.maxNode, "omitted", omitted, "setting", "web.max_node_metrics")
+	case omitted == 0 && was > 0:
+		c.log.Info("metrics: every node has its per-node series again", "bound", c.maxNode)
+	}
+	return nodes, omitted
 }

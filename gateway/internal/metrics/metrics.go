@@ -6,7 +6,8 @@
 // Every counter is exported summed over the fleet (tether_nodes_*, a fixed
 // number of series). Per-node series (tether_node_*, label "node") cost
 // series per node: Config.NodeMetrics chooses none, a basic few (the
-// default) or all of them (see NodeMetrics).
+// default) or all of them (see NodeMetrics), for at most Config.MaxNodes
+// nodes (1000 by default).
 //
 // A Collector reads each link's Stats when it is scraped, so it costs
 // nothing between scrapes; only the round-trip histogram is fed as ACKs
@@ -23,7 +24,9 @@ package metrics
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +40,10 @@ import (
 
 // Namespace prefixes every metric name of the Collector.
 const Namespace = "tether"
+
+// DefaultMaxNodes is how many nodes get per-node series when
+// Config.MaxNodes is zero.
+const DefaultMaxNodes = 1000
 
 // DefaultRTTBuckets are the upper bounds of the ACK round-trip histogram,
 // in seconds: from 1 ms (a LAN) to 10 s (past any sane T).
@@ -78,6 +85,24 @@ type Config struct {
 	// unknown value) is NodeBasic.
 	NodeMetrics NodeMetrics
 
+	// MaxNodes bounds how many nodes get per-node series, so that a
+	// flood of new IDs cannot bloat every scrape: the nodes of Priority
+	// first, then the others, each in ID order. The nodes left out are
+	// counted by tether_nodes_series_omitted (their counters still
+	// count in the fleet sums) and a warning is logged when they start
+	// being left out. Zero means DefaultMaxNodes; negative means no
+	// bound.
+	MaxNodes int
+
+	// Priority, if set, tells the nodes that get their per-node series
+	// before the others under MaxNodes (the gateway's expected nodes).
+	// Same rules as Stored.
+	Priority func(id string) bool
+
+	// Logger receives the Collector's warnings; nil means
+	// slog.Default().
+	Logger *slog.Logger
+
 	// RTTBuckets are the histogram's upper bounds in seconds; nil means
 	// DefaultRTTBuckets.
 	RTTBuckets []float64
@@ -96,8 +121,14 @@ type Collector struct {
 	dropped func(id string) uint64
 	offline func() []string
 	perNode NodeMetrics
+	maxNode int // < 0: no bound
+	prio    func(id string) bool
+	log     *slog.Logger
 	rtt     prometheus.Histogram
 	reg     *prometheus.Registry
+
+	omitMu  sync.Mutex
+	omitted int // nodes left out at the last scrape
 }
 
 // NodeMetrics chooses which per-node series (label "node") a Collector
@@ -161,6 +192,9 @@ func New(cfg Config) *Collector {
 		dropped: cfg.Dropped,
 		offline: cfg.Offline,
 		perNode: cfg.NodeMetrics,
+		maxNode: cfg.MaxNodes,
+		prio:    cfg.Priority,
+		log:     cfg.Logger,
 		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace,
 			Name:      "ack_rtt_seconds",
@@ -171,6 +205,12 @@ func New(cfg Config) *Collector {
 	}
 	if c.perNode < NodeBasic || c.perNode > NodeNone {
 		c.perNode = NodeBasic
+	}
+	if c.maxNode == 0 {
+		c.maxNode = DefaultMaxNodes
+	}
+	if c.log == nil {
+		c.log = slog.Default()
 	}
 	c.srv.Store(cfg.Server)
 	c.reg.MustRegister(c)

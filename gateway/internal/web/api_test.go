@@ -60,10 +60,11 @@ func TestAPI(t *testing.T) {
 	e.dialMismatched(t, ctx, "slow")
 	e.exchange(t, ctx, n1, 2, 1)
 
-	var nodes []web.Node
-	get(t, e.url+"/api/nodes", http.StatusOK, &nodes)
-	if len(nodes) != 2 || nodes[0].ID != "n1" || nodes[1].ID != "slow" {
-		t.Fatalf("nodes = %+v, want n1 and slow", nodes)
+	var pg web.Page
+	get(t, e.url+"/api/nodes", http.StatusOK, &pg)
+	nodes := pg.Nodes
+	if len(nodes) != 2 || nodes[0].ID != "n1" || nodes[1].ID != "slow" || pg.Total != 2 || pg.Matched != 2 || pg.Limit != web.DefaultPageSize {
+		t.Fatalf("nodes = %+v, want n1 and slow", pg)
 	}
 	n := nodes[0]
 	if !n.Up || n.MessagesOut != 2 || n.Acked != 2 || n.MessagesIn != 1 || n.Reconnects != 0 || n.Connects != 1 {
@@ -214,10 +215,11 @@ func TestOffline(t *testing.T) {
 	})
 	e.dial(t, ctx, "n1")
 
-	var nodes []web.Node
-	get(t, e.url+"/api/nodes", http.StatusOK, &nodes)
+	var pg web.Page
+	get(t, e.url+"/api/nodes", http.StatusOK, &pg)
+	nodes := pg.Nodes
 	if len(nodes) != 2 || nodes[0].ID != "away" || nodes[1].ID != "n1" {
-		t.Fatalf("nodes = %+v, want away and n1", nodes)
+		t.Fatalf("nodes = %+v, want away and n1", pg)
 	}
 	if a := nodes[0]; a.State != "offline" || a.Up || a.Stored == nil || *a.Stored != 4 || !a.Since.IsZero() {
 		t.Errorf("away = %+v, want offline, 4 stored, no since", a)

@@ -2,12 +2,16 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tether-iot/tether/gateway/internal/web"
@@ -189,4 +193,105 @@ func mustDeadline(ctx context.Context) time.Time {
 		panic("context without deadline")
 	}
 	return d
+}
+
+// withHeaders makes the browser send h with every request (a bearer
+// token: headless Chromium cannot answer a Basic authentication prompt).
+func withHeaders(h map[string]any) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers(h)})
+		return chromedp.Void{}, err
+	}
+}
+
+// TestPagingInBrowser: a table of 1,203 rows shows 100 at a time; the
+// pager, the search box and "down only" ask the server for other pages,
+// which keep up with events; the send dialog writes to a node with the
+// page's credentials.
+func TestPagingInBrowser(t *testing.T) {
+	bctx := browser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	off := offIDs(1200)
+	var rec sendRecorder
+	e := start(t, 300*time.Millisecond, web.Config{Token: token, Send: rec.send, Offline: func() []string { return off }})
+	e.dial(t, ctx, "n1")
+	n2 := e.dial(t, ctx, "n2")
+	e.dial(t, ctx, "n10")
+
+	wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
+	defer wcancel()
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(wctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(wctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return s
+	}
+	rowIDs := `Array.from(document.querySelectorAll("#nodes tbody tr")).map((tr) => tr.dataset.node).join(" ")`
+	// waitRows waits until the table's IDs are want.
+	waitRows := func(what, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(%s) === %q`, rowIDs, want)
+		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Fatalf("%s: rows %q, want %q: %v", what, eval(rowIDs), want, err)
+		}
+	}
+	range_ := func() string { return eval(`document.getElementById("range").textContent`) }
+
+	run("load the page with the token",
+		withHeaders(map[string]any{"Authorization": "Bearer " + token}),
+		chromedp.Navigate(e.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#live[data-state="live"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="n10"][data-state="up"]`)),
+	)
+	first := strings.Join(append([]string{"n1", "n2", "n10"}, off[:97]...), " ")
+	waitRows("first page", first)
+	if got := range_(); got != "1–100 of 1,203 nodes" {
+		t.Errorf("range shows %q, want 1–100 of 1,203 nodes", got)
+	}
+	run("next page", chromedp.Click(chromedp.CSS("#next")))
+	waitRows("second page", strings.Join(off[97:197], " "))
+	if got := range_(); got != "101–200 of 1,203 nodes" {
+		t.Errorf("range shows %q, want 101–200 of 1,203 nodes", got)
+	}
+	if got := eval(`location.search`); got != "?offset=100" {
+		t.Errorf("address keeps %q, want ?offset=100", got)
+	}
+	run("back", chromedp.Click(chromedp.CSS("#prev")))
+	waitRows("first page again", first)
+
+	run("search", chromedp.SendKeys(chromedp.CSS("#filter"), "n1"))
+	waitRows("search n1", "n1 n10")
+	if got := range_(); got != "1–2 of 2 matching (1,203 nodes)" {
+		t.Errorf("range shows %q, want 1–2 of 2 matching (1,203 nodes)", got)
+	}
+	eval(`(() => { const f = document.getElementById("filter"); f.value = ""; f.dispatchEvent(new Event("input")); return "cleared"; })()`)
+	waitRows("all again", first)
+
+	run("down only", chromedp.Click(chromedp.CSS("#down-only")))
+	waitRows("down only", strings.Join(off[:100], " "))
+	e.takeDown(t, ctx, n2)
+	waitRows("n2 joins the down page", strings.Join(append([]string{"n2"}, off[:99]...), " "))
+	run("all", chromedp.Click(chromedp.CSS("#down-only")))
+	waitRows("all again", first)
+
+	run("send to n1",
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-node="n1"] button.send`)),
+		chromedp.Click(chromedp.CSS(`tr[data-node="n1"] button.send`)),
+		chromedp.WaitVisible(chromedp.CSS("#send-dialog")),
+		chromedp.SendKeys(chromedp.CSS("#send-payload"), "from the page"),
+		chromedp.Click(chromedp.CSS("#send-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#send-result.ok")),
+	)
+	if got := rec.sent(); len(got) != 1 || got[0] != "n1\tfrom the page" {
+		t.Errorf("sent %q, want n1's message", got)
+	}
 }

@@ -1,22 +1,33 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/tether-iot/tether/gateway/internal/metrics"
+	"github.com/tether-iot/tether/internal/passwd"
 	"github.com/tether-iot/tether/server"
 )
 
 // Defaults of a zero Config.
 const (
-	DefaultAddr              = ":8080"
+	DefaultAddr              = "127.0.0.1:8080"
 	DefaultRefresh           = time.Second
 	DefaultMismatchTolerance = 0.25
 	DefaultSubscriberQueue   = 64
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultRecentEvents      = 50
+	// DefaultPageSize is how many rows a page of the table, the API and
+	// the event stream holds when the request does not say (limit).
+	DefaultPageSize = 100
+	// MaxPageSize is the most rows a request may ask for.
+	MaxPageSize = 1000
+	// MinTokenLen is the shortest Token accepted.
+	MinTokenLen = 16
 )
 
 // Config configures a Server. The zero value is valid: each zero field
@@ -27,9 +38,40 @@ type Config struct {
 	// it; until then the page shows no nodes.
 	Server *server.Server
 
-	// Addr is the TCP address ListenAndServe listens on; "" means :8080.
-	// To disable the page, do not start it.
+	// Addr is the TCP address ListenAndServe listens on; "" means
+	// 127.0.0.1:8080 (loopback only). To disable the page, do not start
+	// it.
 	Addr string
+
+	// Token, if set, is required of every request: as a bearer token
+	// ("Authorization: Bearer <token>", which Prometheus sends with
+	// bearer_token_file), or as the password of HTTP Basic
+	// authentication with any user name (what a browser asks for). At
+	// least MinTokenLen characters.
+	Token string
+	// Users, if set, are the users whose name and password (HTTP Basic
+	// authentication) are accepted, on every request. With Token, either
+	// is accepted.
+	Users *passwd.File
+	// Insecure lets Serve serve a listener beyond loopback with neither
+	// Token nor Users: anyone who reaches it reads the page, the API and
+	// the metrics. Each Serve logs a warning. A loopback listener needs
+	// no credentials to be read.
+	Insecure bool
+	// Hosts are host names, beyond "localhost" (and its subdomains) and
+	// literal loopback addresses, that requests reaching a loopback
+	// address may name in their Host header: a reverse proxy's name, say.
+	// Others are refused, so that a web page whose own name resolves to
+	// 127.0.0.1 (DNS rebinding) cannot read the page.
+	Hosts []string
+
+	// Send, if set, is offered as an action: POST /api/nodes/{id}/send
+	// writes a message to the node (the gateway's durable queue). Like
+	// every action, it needs Token or Users, and is refused to requests
+	// that other sites make the browser send.
+	Send func(ctx context.Context, id, payload string) error
+	// MaxPayload bounds the message of Send in bytes; zero means 4096.
+	MaxPayload int
 
 	// Title names the page (the gateway's name, say); "" means "Tether".
 	Title string
@@ -109,8 +151,27 @@ func (cfg Config) validate() error {
 		return fmt.Errorf("web: negative WriteTimeout %v", cfg.WriteTimeout)
 	case cfg.RecentEvents < 0:
 		return fmt.Errorf("web: negative RecentEvents %d", cfg.RecentEvents)
+	case cfg.MaxPayload < 0:
+		return fmt.Errorf("web: negative MaxPayload %d", cfg.MaxPayload)
+	case cfg.Token != "" && len(cfg.Token) < MinTokenLen:
+		return fmt.Errorf("web: the token has %d characters, want at least %d (make one with: openssl rand -hex 16)", len(cfg.Token), MinTokenLen)
+	case strings.ContainsAny(cfg.Token, " \t\r\n"):
+		return fmt.Errorf("web: the token contains spaces or line breaks")
+	}
+	for _, h := range cfg.Hosts {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return fmt.Errorf("web: host name %q: write a bare name, such as tether.example.net", h)
+		}
 	}
 	return nil
+}
+
+// hostName is h without its port and final dot, in lower case.
+func hostName(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
 }
 
 // withDefaults returns a copy of cfg with its zero fields set.
@@ -139,5 +200,13 @@ func (cfg Config) withDefaults() Config {
 	if cfg.RecentEvents == 0 {
 		cfg.RecentEvents = DefaultRecentEvents
 	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = 4096
+	}
+	hosts := make([]string, 0, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		hosts = append(hosts, hostName(h))
+	}
+	cfg.Hosts = hosts
 	return cfg
 }

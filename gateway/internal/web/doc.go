@@ -15,18 +15,31 @@
 // mounted:
 //
 //	GET /                the page
-//	GET /api/status      Status: the header and every node
-//	GET /api/nodes       []Node
+//	GET /api/status      Status: the header and one page of nodes
+//	GET /api/nodes       Page: one page of nodes
 //	GET /api/nodes/{id}  Node, or 404
 //	GET /events          text/event-stream: "status" (a Status, first),
 //	                     then "update" (an Update) on every change
 //	GET /metrics         Prometheus metrics
+//	POST /api/nodes/{id}/send  an action (Config.Send): {"payload": "..."}
+//
+// The table is paged on the server: /api/status, /api/nodes and /events
+// take the parameters of Query (q, state, offset, limit), and each event
+// stream carries the changes of its own page only, so that a fleet of
+// 10,000 nodes costs a browser a page of rows, not the whole table.
+//
+// Access (see access.go): requests that reach a loopback address must
+// name localhost or a loopback address in their Host header (or one of
+// Config.Hosts); with Config.Token or Config.Users every request needs
+// them; Serve refuses a listener beyond loopback without them unless
+// Config.Insecure; actions need credentials and come from the page's own
+// origin (or from a client that is not a browser), with a JSON body.
 //
 // The server's up/down events reach the page through Event, which the
 // gateway wires into server.Config.OnEvent (Hook does it, together with the
 // metrics' round-trip hook):
 //
-//	ws, _ := web.New(web.Config{Addr: ":8080"})
+//	ws, _ := web.New(web.Config{Addr: "127.0.0.1:8080"})
 //	defer ws.Close()
 //	scfg := server.Config{Timeout: 2 * time.Second}
 //	ws.Hook(&scfg)

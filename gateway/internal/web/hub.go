@@ -3,22 +3,33 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/tether-iot/tether/link"
 )
 
-// subscriber is one browser's event stream.
+// subscriber is one browser's event stream, which watches one page of
+// the table (its Query).
 type subscriber struct {
 	ch   chan []byte   // encoded messages, bounded
 	gone chan struct{} // closed when the hub drops the subscriber
+	q    Query
+
+	// Owned by the hub's run goroutine: what the browser was last sent.
+	last   map[string][]byte // the page's rows
+	ids    []string          // the page's IDs, in order
+	header []byte            // the header and counts, without the time
 }
 
 // hub fans updates out to the event streams. One goroutine (run) computes
 // and sends every message, so each stream sees them in order: first a
 // Status, then Updates. Event only marks what changed and kicks run; it
-// never blocks. A subscriber whose queue is full is dropped.
+// never blocks. A subscriber whose queue is full is dropped. Each
+// browser is sent its own page's changes only: the table is read once
+// per refresh, and each page (Query) computed once for the browsers that
+// watch it.
 type hub struct {
 	s    *Server
 	join chan *subscriber
@@ -30,11 +41,12 @@ type hub struct {
 	fresh []Event             // events not yet sent
 	ring  []Event             // the most recent events, oldest first
 	seq   uint64
-
-	// Owned by run.
-	last       map[string][]byte // each node's row as last sent
-	lastHeader []byte
 }
+
+// kickGap is the least time between two flushes that events ask for: a
+// burst of events (a flood of connections) costs one reading of the
+// table per gap, not one per event.
+const kickGap = 50 * time.Millisecond
 
 func newHub(s *Server) *hub {
 	return &hub{
@@ -85,6 +97,15 @@ func (h *hub) recent() []Event {
 func (h *hub) run(done <-chan struct{}) {
 	t := time.NewTicker(h.s.cfg.Refresh)
 	defer t.Stop()
+	gap := min(kickGap, h.s.cfg.Refresh)
+	var soon *time.Timer
+	var soonC <-chan time.Time // set while a kicked flush waits for the gap
+	var last time.Time
+	defer func() {
+		if soon != nil {
+			soon.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-done:
@@ -97,90 +118,129 @@ func (h *hub) run(done <-chan struct{}) {
 		case sub := <-h.join:
 			h.welcome(sub)
 		case <-h.kick:
+			if wait := gap - time.Since(last); wait > 0 {
+				if soonC == nil {
+					soon = time.NewTimer(wait)
+					soonC = soon.C
+				}
+				continue
+			}
 			h.flush(false)
+			last = time.Now()
+		case <-soonC:
+			soonC = nil
+			h.flush(false)
+			last = time.Now()
 		case <-t.C:
 			h.flush(true)
+			last = time.Now()
 		}
 	}
 }
 
-// welcome subscribes sub and queues the whole status as its first
+// welcome subscribes sub and queues its page's status as its first
 // message. sub is added first, so that an event that comes meanwhile is
 // flushed to it later rather than missed (the page ignores events it has
 // already seen, by Seq).
 func (h *hub) welcome(sub *subscriber) {
 	h.mu.Lock()
-	first := len(h.subs) == 0
 	h.subs[sub] = struct{}{}
 	h.mu.Unlock()
-	st := h.s.status()
-	if first {
-		h.last = make(map[string][]byte, len(st.Nodes))
-		for _, n := range st.Nodes {
-			h.last[n.ID], _ = json.Marshal(n)
-		}
-		h.lastHeader = headerKey(st.Header)
+	tb := h.s.readTable(h.s.srv.Load())
+	st := Status{Header: h.s.header(tb), Page: h.s.page(tb, sub.q), Events: h.recent()}
+	sub.last = make(map[string][]byte, len(st.Nodes))
+	sub.ids = make([]string, 0, len(st.Nodes))
+	for _, n := range st.Nodes {
+		sub.last[n.ID], _ = json.Marshal(n)
+		sub.ids = append(sub.ids, n.ID)
 	}
+	sub.header = headerKey(st.Header, st.Total, st.Matched)
 	sub.ch <- encode("status", st) // the queue is new and empty
 }
 
-// flush sends the rows that changed: those with events, and with all
-// set, any whose counters changed since they were last sent.
+// flush sends each browser the rows of its page that changed: those with
+// events, those new to the page, and with all set, any whose counters
+// changed since they were last sent; and the page's IDs if they changed.
 func (h *hub) flush(all bool) {
 	h.mu.Lock()
 	if len(h.subs) == 0 {
 		clear(h.dirty)
 		h.fresh = nil
 		h.mu.Unlock()
-		h.last, h.lastHeader = nil, nil
 		return
 	}
 	dirty := h.dirty
 	h.dirty = make(map[string]struct{})
 	events := h.fresh
 	h.fresh = nil
+	subs := make([]*subscriber, 0, len(h.subs))
+	for sub := range h.subs {
+		subs = append(subs, sub)
+	}
 	h.mu.Unlock()
+	if events == nil {
+		events = []Event{}
+	}
 
-	srv := h.s.srv.Load()
-	var links []*link.Link
-	if srv != nil {
-		links = srv.Links()
-	}
-	up := update{Header: h.s.header(srv, links), Events: events}
-	for _, n := range h.s.rows(srv, links) {
-		_, ev := dirty[n.ID]
-		if !all && !ev {
+	tb := h.s.readTable(h.s.srv.Load())
+	hd := h.s.header(tb)
+	rows := make(map[string][]byte)     // rows read in this flush, by ID
+	matches := make(map[string][]entry) // matching entries, by query
+	for _, sub := range subs {
+		key := sub.q.key()
+		m, ok := matches[key]
+		if !ok {
+			m = tb.match(sub.q)
+			matches[key] = m
+		}
+		win := sub.q.window(m)
+		up := update{Header: hd, Total: len(tb.entries), Matched: len(m), Events: events, Nodes: []json.RawMessage{}}
+		ids := make([]string, len(win))
+		last := make(map[string][]byte, len(win))
+		for i, e := range win {
+			ids[i] = e.id
+			_, ev := dirty[e.id]
+			prev, had := sub.last[e.id]
+			if !all && !ev && had {
+				last[e.id] = prev
+				continue
+			}
+			b, ok := rows[e.id]
+			if !ok {
+				var err error
+				b, err = json.Marshal(h.s.row(e, tb.T))
+				if err != nil {
+					h.s.log.Warn("status page: node row not encoded", "node", e.id, "err", err)
+					continue
+				}
+				rows[e.id] = b
+			}
+			last[e.id] = b
+			if !ev && had && bytes.Equal(b, prev) {
+				continue
+			}
+			up.Nodes = append(up.Nodes, b)
+		}
+		if !slices.Equal(ids, sub.ids) {
+			up.IDs = &ids
+		}
+		hk := headerKey(hd, up.Total, up.Matched)
+		if len(up.Nodes) == 0 && len(events) == 0 && up.IDs == nil && bytes.Equal(hk, sub.header) {
 			continue
 		}
-		b, err := json.Marshal(n)
-		if err != nil {
-			h.s.log.Warn("status page: node row not encoded", "node", n.ID, "err", err)
-			continue
-		}
-		if !ev && bytes.Equal(b, h.last[n.ID]) {
-			continue
-		}
-		h.last[n.ID] = b
-		up.Nodes = append(up.Nodes, b)
+		sub.last, sub.ids, sub.header = last, ids, hk
+		h.send(sub, encode("update", up))
 	}
-	hk := headerKey(up.Header)
-	if len(up.Nodes) == 0 && len(up.Events) == 0 && bytes.Equal(hk, h.lastHeader) {
-		return
-	}
-	h.lastHeader = hk
-	if up.Events == nil {
-		up.Events = []Event{}
-	}
-	if up.Nodes == nil {
-		up.Nodes = []json.RawMessage{}
-	}
-	h.broadcast(encode("update", up))
 }
 
-// headerKey is the header without its time, to tell whether it changed.
-func headerKey(hd Header) []byte {
+// headerKey is the header and a page's counts without the time, to tell
+// whether they changed.
+func headerKey(hd Header, total, matched int) []byte {
 	hd.Time = time.Time{}
-	b, _ := json.Marshal(hd)
+	b, _ := json.Marshal(struct {
+		Header
+		Total, Matched int
+	}{hd, total, matched})
 	return b
 }
 
@@ -190,12 +250,26 @@ func (h *hub) broadcast(msg []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for sub := range h.subs {
-		select {
-		case sub.ch <- msg:
-		default:
-			h.dropLocked(sub)
-			h.s.log.Warn("status page: browser too slow, event stream dropped", "queue", cap(sub.ch))
-		}
+		h.sendLocked(sub, msg)
+	}
+}
+
+// send queues msg for sub, dropping it if its queue is full.
+func (h *hub) send(sub *subscriber, msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sendLocked(sub, msg)
+}
+
+func (h *hub) sendLocked(sub *subscriber, msg []byte) {
+	if _, ok := h.subs[sub]; !ok {
+		return
+	}
+	select {
+	case sub.ch <- msg:
+	default:
+		h.dropLocked(sub)
+		h.s.log.Warn("status page: browser too slow, event stream dropped", "queue", cap(sub.ch))
 	}
 }
 
@@ -216,8 +290,11 @@ func (h *hub) dropLocked(sub *subscriber) {
 // update is Update with rows already encoded.
 type update struct {
 	Header
-	Nodes  []json.RawMessage `json:"nodes"`
-	Events []Event           `json:"events"`
+	Total   int               `json:"total"`
+	Matched int               `json:"matched"`
+	IDs     *[]string         `json:"ids,omitempty"` // nil: unchanged
+	Nodes   []json.RawMessage `json:"nodes"`
+	Events  []Event           `json:"events"`
 }
 
 // encode frames one server-sent event. JSON has no raw newline, so the

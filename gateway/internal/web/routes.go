@@ -3,6 +3,7 @@ package web
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -33,15 +34,73 @@ func (s *Server) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.status())
+		if q, ok := query(w, r); ok {
+			writeJSON(w, http.StatusOK, s.status(q))
+		}
 	})
 	mux.HandleFunc("GET /api/nodes", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.status().Nodes)
+		if q, ok := query(w, r); ok {
+			writeJSON(w, http.StatusOK, s.page(s.readTable(s.srv.Load()), q))
+		}
 	})
 	mux.HandleFunc("GET /api/nodes/{id...}", s.serveNode)
+	if s.cfg.Send != nil {
+		mux.HandleFunc("POST /api/nodes/{id}/send", s.access.action(s.serveSend))
+	}
 	mux.HandleFunc("GET /events", s.serveEvents)
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	return mux
+	return s.access.guard(mux)
+}
+
+// query parses r's Query, or answers 400.
+func query(w http.ResponseWriter, r *http.Request) (Query, bool) {
+	q, err := ParseQuery(r.URL.Query())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return q, false
+	}
+	return q, true
+}
+
+// known reports whether id is a row of the table: a node that connected,
+// or an offline one.
+func (s *Server) known(id string) bool {
+	srv := s.srv.Load()
+	if srv == nil {
+		return false
+	}
+	if _, err := srv.Lookup(id); err == nil {
+		return true
+	}
+	return slices.Contains(s.offline(srv), id)
+}
+
+// serveSend writes {"payload": "..."} to node id (Config.Send).
+func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var body struct {
+		Payload string `json:"payload"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(8*s.cfg.MaxPayload+1024)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"payload\": \"...\"}: " + err.Error()})
+		return
+	}
+	if body.Payload == "" || len(body.Payload) > s.cfg.MaxPayload {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("payload of %d bytes: want 1 to %d", len(body.Payload), s.cfg.MaxPayload)})
+		return
+	}
+	if !s.known(id) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown node"})
+		return
+	}
+	if err := s.cfg.Send(r.Context(), id, body.Payload); err != nil {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	}
+	s.log.Info("status page: message queued for a node", "node", id, "bytes", len(body.Payload), "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusAccepted, map[string]any{"queued": true})
 }
 
 // page sets the headers of the page's files: always revalidated (the
@@ -87,19 +146,22 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// serveEvents streams the page's updates (see hub): a Status first, then
-// Updates, and a comment every 15 s so that proxies keep the stream open.
+// serveEvents streams the updates of the page that the request's Query
+// selects (see hub): a Status first, then Updates, and a comment every 15 s so that proxies keep the stream open.
 // The stream ends when the browser goes, the server closes, or the
 // browser falls too far behind (its page reconnects after a second).
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r)
+	if !ok {
+		return
+	}
 	ctx := r.Context()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-
-	sub := &subscriber{ch: make(chan []byte, s.cfg.SubscriberQueue), gone: make(chan struct{})}
+	sub := &subscriber{ch: make(chan []byte, s.cfg.SubscriberQueue), gone: make(chan struct{}), q: q}
 	select {
 	case s.hub.join <- sub:
 	case <-ctx.Done():

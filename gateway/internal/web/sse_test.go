@@ -42,7 +42,14 @@ func (s *stream) next() (name string, data []byte, err error) {
 
 func subscribe(t *testing.T, ctx context.Context, url string) (*stream, func()) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/events", nil)
+	return subscribeQuery(t, ctx, url, "")
+}
+
+// subscribeQuery opens the event stream of the page that query
+// (?q=...&state=...) selects.
+func subscribeQuery(t *testing.T, ctx context.Context, url, query string) (*stream, func()) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/events"+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

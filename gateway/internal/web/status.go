@@ -3,7 +3,6 @@ package web
 import (
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tether-iot/tether/link"
@@ -22,6 +21,11 @@ type Header struct {
 	MQTT *Broker `json:"mqtt,omitempty"`
 	// Version is the running build's version (Config.Version).
 	Version string `json:"version,omitempty"`
+	// Auth tells whether requests need credentials; actions are refused
+	// without them.
+	Auth bool `json:"auth"`
+	// Actions lists the actions offered (POST /api/nodes/{id}/<action>).
+	Actions []string `json:"actions"`
 }
 
 // Broker is the state of the gateway's connection to its MQTT broker.
@@ -45,20 +49,25 @@ type Handshakes struct {
 	UnknownID uint64 `json:"unknown_id"`
 }
 
-// Status is the whole page: GET /api/status, and the first message of the
-// event stream.
+// Status is the page: GET /api/status, and the first message of the
+// event stream. Nodes holds one page of the table (see Query).
 type Status struct {
 	Header
-	Nodes  []Node  `json:"nodes"`  // sorted by ID
+	Page
 	Events []Event `json:"events"` // the most recent, oldest first
 }
 
-// Update is what changed since the last message of the event stream: the
-// header, the rows that changed and the new events.
+// Update is what changed on a browser's page since the last message of
+// its event stream: the header, the page's counts, the rows that changed
+// and the new events. IDs, when the page's rows are no longer the same
+// or in the same order, lists them all: rows not listed leave the page.
 type Update struct {
 	Header
-	Nodes  []Node  `json:"nodes"`
-	Events []Event `json:"events"`
+	Total   int      `json:"total"`
+	Matched int      `json:"matched"`
+	IDs     []string `json:"ids,omitempty"`
+	Nodes   []Node   `json:"nodes"`
+	Events  []Event  `json:"events"`
 }
 
 // Node is one row of the page: a node's state and counters, read from its
@@ -172,8 +181,10 @@ func ms(d time.Duration) *float64 {
 }
 
 // node reads one row from l.
-func (s *Server) node(l *link.Link, T time.Duration) Node {
-	st := l.Stats()
+func (s *Server) node(l *link.Link, T time.Duration) Node { return s.nodeOf(l.Stats(), T) }
+
+// nodeOf is the row of a link whose stats are st.
+func (s *Server) nodeOf(st link.Stats, T time.Duration) Node {
 	n := Node{
 		ID:          st.ID,
 		Up:          st.Up,
@@ -251,28 +262,6 @@ func (s *Server) offline(srv *server.Server) []string {
 	return slices.Compact(ids)
 }
 
-// rows reads every row of the page, sorted by ID: the links', and the
-// offline nodes'.
-func (s *Server) rows(srv *server.Server, links []*link.Link) []Node {
-	T := time.Duration(0)
-	if srv != nil {
-		T = srv.Timeout()
-	}
-	nodes := make([]Node, 0, len(links))
-	for _, l := range links {
-		nodes = append(nodes, s.node(l, T))
-	}
-	off := s.offline(srv)
-	if len(off) == 0 {
-		return nodes
-	}
-	for _, id := range off {
-		nodes = append(nodes, s.offlineNode(id))
-	}
-	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
-	return nodes
-}
-
 // Mismatch reports whether a node's inferred T differs from the server's
 // T by more than tolerance, a fraction of T: the classic cause of a
 // flapping link (a node whose T is shorter declares outages the server
@@ -285,23 +274,24 @@ func Mismatch(peer, T time.Duration, tolerance float64) bool {
 	return math.Abs(float64(peer-T)) > tolerance*float64(T)
 }
 
-// header reads the page's header from srv and its links.
-func (s *Server) header(srv *server.Server, links []*link.Link) Header {
-	h := Header{Title: s.cfg.Title, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}}
+// header reads the page's header from tb.
+func (s *Server) header(tb *table) Header {
+	h := Header{Title: s.cfg.Title, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}, Actions: []string{}}
 	if s.cfg.Broker != nil {
 		h.MQTT = s.cfg.Broker()
 	}
 	h.Version = s.cfg.Version
+	h.Auth = s.access.credentials()
+	if s.cfg.Send != nil {
+		h.Actions = append(h.Actions, "send")
+	}
+	srv := tb.srv
 	if srv == nil {
 		return h
 	}
-	h.TimeoutMs = *ms(srv.Timeout())
-	h.NodesTotal = len(links)
-	for _, l := range links {
-		if l.Up() {
-			h.NodesUp++
-		}
-	}
+	h.TimeoutMs = *ms(tb.T)
+	h.NodesTotal = tb.links
+	h.NodesUp = tb.up
 	st := srv.Stats()
 	h.Handshakes.Accepted = st.Accepted
 	h.Handshakes.OK = st.Handshakes
@@ -332,14 +322,8 @@ func (s *Server) header(srv *server.Server, links []*link.Link) Header {
 	return h
 }
 
-// status reads the whole page.
-func (s *Server) status() Status {
-	srv := s.srv.Load()
-	var links []*link.Link
-	if srv != nil {
-		links = srv.Links()
-	}
-	st := Status{Header: s.header(srv, links), Nodes: s.rows(srv, links)}
-	st.Events = s.hub.recent()
-	return st
+// status reads q's page.
+func (s *Server) status(q Query) Status {
+	tb := s.readTable(s.srv.Load())
+	return Status{Header: s.header(tb), Page: s.page(tb, q), Events: s.hub.recent()}
 }

@@ -26,6 +26,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     atomic.Pointer[server.Server]
 	metrics *metrics.Collector
+	access  *access
 	hub     *hub
 	handler http.Handler
 
@@ -60,6 +61,10 @@ func New(cfg Config) (*Server, error) {
 		s.metrics = metrics.New(mc)
 	}
 	s.srv.Store(cfg.Server)
+	s.access = newAccess(cfg)
+	if err := s.metrics.Registry().Register(s.access.refused); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	s.hub = newHub(s)
 	s.handler = s.routes()
 	s.wg.Add(1)
@@ -111,8 +116,9 @@ func (s *Server) Hook(cfg *server.Config) {
 	}
 }
 
-// Status returns what the page shows now.
-func (s *Server) Status() Status { return s.status() }
+// Status returns what the first page of the table shows now (see
+// Query).
+func (s *Server) Status() Status { return s.status(Query{Limit: DefaultPageSize}) }
 
 // Handler returns the page's routes (see the package doc), to be served
 // by Serve or mounted in another mux (under a prefix with
@@ -129,11 +135,26 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
+// CheckListener returns ErrNoCredentials (wrapped, with what to do) if
+// Serve would refuse a listener on addr: one beyond loopback while the
+// Config has neither Token nor Users nor Insecure.
+func (s *Server) CheckListener(addr net.Addr) error { return s.access.checkListener(addr) }
+
 // Serve serves Handler on ln until ctx is done (it returns ctx's error),
 // Close is called (ErrServerClosed) or ln fails; it closes ln. Event
 // streams are ended and other requests get up to 5 s to finish. Serve
-// may be called with several listeners.
+// may be called with several listeners. It refuses (ErrNoCredentials) a
+// listener beyond loopback without credentials unless Config.Insecure,
+// and then logs a warning.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.CheckListener(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
+	if !isLoopback(ln.Addr()) && !s.access.credentials() {
+		s.log.Warn("status page open to anyone who can reach it: no credentials (web.insecure): node IDs, addresses and counters are public",
+			"addr", ln.Addr().String())
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

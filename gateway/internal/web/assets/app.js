@@ -1,19 +1,40 @@
 // Tether status page: renders /events (server-sent events) into the node
-// table. Every value from the server goes in through textContent: node IDs
-// and reasons come from the network and are never parsed as HTML.
+// table, one page of it at a time: the server filters, sorts and pages the
+// nodes (the query: q, state, offset, limit) and sends only the rows of the
+// page that changed. Every value from the server goes in through
+// textContent: node IDs and reasons come from the network and are never
+// parsed as HTML.
 "use strict";
 
-const nodes = new Map();   // id -> node, as last received
+const nodes = new Map();   // id -> node, as last received (this page's)
 const rows = new Map();    // id -> <tr>
-const order = [];          // ids in table order
 let header = null;
 let skew = 0;              // server clock minus browser clock, ms
 let lastSeq = 0;           // newest event shown
 let hasExtra = false;
+let es = null;             // the event stream
+let counts = { total: 0, matched: 0 };
 
 const $ = (id) => document.getElementById(id);
 const tbody = document.querySelector("#nodes tbody");
-const collator = new Intl.Collator(undefined, { numeric: true });
+
+// The page's query, kept in the address bar so that a reload keeps it.
+const params = new URLSearchParams(location.search);
+const view = {
+  q: params.get("q") || "",
+  down: params.get("state") === "down,offline",
+  offset: Math.max(0, parseInt(params.get("offset"), 10) || 0),
+  limit: [50, 100, 200, 500].includes(parseInt(params.get("limit"), 10)) ? parseInt(params.get("limit"), 10) : 100,
+};
+
+function viewParams() {
+  const p = new URLSearchParams();
+  if (view.q) p.set("q", view.q);
+  if (view.down) p.set("state", "down,offline");
+  if (view.offset) p.set("offset", String(view.offset));
+  if (view.limit !== 100) p.set("limit", String(view.limit));
+  return p;
+}
 
 function now() { return Date.now() + skew; }
 
@@ -53,7 +74,7 @@ function numCell(td, n, title, badIfNonZero) {
   cell(td, fmtN(n), title, "num" + (n === 0 ? " zero" : badIfNonZero ? " bad" : ""));
 }
 
-const COLS = 15;
+const COLS = 16;
 
 function renderRow(n, tr) {
   if (tr.cells.length === 0) {
@@ -148,8 +169,29 @@ function renderRow(n, tr) {
     cell(c[14], "", "", "extra");
   }
   c[14].hidden = !hasExtra;
-  applyFilter(tr);
+  renderActions(n, c[15]);
 }
+
+// canAct tells whether the page offers action a: the server offers it
+// and requests carry credentials (actions are refused without them).
+function canAct(a) {
+  return header !== null && header.auth && header.actions.includes(a);
+}
+
+function renderActions(n, td) {
+  td.className = "actions";
+  td.hidden = !canAct("send");
+  if (td.hidden || td.querySelector("button")) return;
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "send";
+  b.textContent = "send…";
+  b.title = "write a message to this node (queued durably, delivered once)";
+  b.addEventListener("click", () => openSend(tdNode(td)));
+  td.appendChild(b);
+}
+
+function tdNode(td) { return td.parentElement.dataset.node; }
 
 // sinceText is the Since cell: an offline node has not connected since
 // the gateway started.
@@ -157,13 +199,8 @@ function sinceText(n) {
   return n.state === "offline" ? "not since start" : fmtAgo(n.since);
 }
 
-function applyFilter(tr) {
-  const f = $("filter").value.trim().toLowerCase();
-  const downOnly = $("down-only").checked;
-  tr.hidden = (f !== "" && !tr.dataset.node.toLowerCase().includes(f)) ||
-    (downOnly && tr.dataset.state === "up");
-}
-
+// upsert renders node n into its row, making the row if the page has
+// none yet (it is placed by order()).
 function upsert(n) {
   const old = nodes.get(n.id);
   nodes.set(n.id, n);
@@ -171,15 +208,6 @@ function upsert(n) {
   if (!tr) {
     tr = document.createElement("tr");
     rows.set(n.id, tr);
-    // Insert in ID order.
-    let lo = 0, hi = order.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (collator.compare(order[mid], n.id) < 0) lo = mid + 1; else hi = mid;
-    }
-    const before = lo < order.length ? rows.get(order[lo]) : null;
-    order.splice(lo, 0, n.id);
-    tbody.insertBefore(tr, before);
   }
   renderRow(n, tr);
   if (old && (old.up !== n.up || old.state !== n.state)) {
@@ -187,6 +215,32 @@ function upsert(n) {
     void tr.offsetWidth; // restart the animation
     tr.classList.add("flash");
   }
+}
+
+// order puts the page's rows in the order of ids, dropping the others.
+function order(ids) {
+  const keep = new Set(ids);
+  for (const [id, tr] of rows) {
+    if (!keep.has(id)) { tr.remove(); rows.delete(id); nodes.delete(id); }
+  }
+  const frag = document.createDocumentFragment();
+  for (const id of ids) {
+    const tr = rows.get(id);
+    if (tr) frag.appendChild(tr);
+  }
+  tbody.appendChild(frag);
+}
+
+function renderPager() {
+  const { total, matched } = counts;
+  const from = matched === 0 ? 0 : Math.min(view.offset + 1, matched);
+  const to = Math.min(view.offset + view.limit, matched);
+  let text = fmtN(from) + "–" + fmtN(to) + " of " + fmtN(matched);
+  if (matched !== total) text += " matching (" + fmtN(total) + " nodes)";
+  else text += " nodes";
+  $("range").textContent = text;
+  $("prev").disabled = view.offset === 0;
+  $("next").disabled = view.offset + view.limit >= matched;
 }
 
 function renderHeader(h) {
@@ -203,6 +257,8 @@ function renderHeader(h) {
   $("rejected").title = fmtN(hs.accepted) + " connections accepted, " + fmtN(hs.ok) + " handshakes\n" + reasons.join("\n");
   renderBroker(h.mqtt);
   $("updated").textContent = new Date().toLocaleTimeString();
+  $("actions-head").hidden = !canAct("send");
+  $("auth-note").hidden = h.auth || h.actions.length === 0;
 }
 
 function renderBroker(b) {
@@ -238,30 +294,34 @@ function refreshNote() {
   let mismatch = false;
   for (const n of nodes.values()) if (n.timeout_mismatch) mismatch = true;
   $("mismatch-note").hidden = !mismatch;
-  $("empty").hidden = nodes.size > 0;
+  $("empty").hidden = counts.total > 0;
+  $("no-match").hidden = counts.total === 0 || counts.matched > 0;
   if ($("extra-head").hidden === hasExtra) {
     $("extra-head").hidden = !hasExtra;
     for (const tr of rows.values()) tr.cells[14].hidden = !hasExtra;
   }
+  renderPager();
 }
 
 function onStatus(st) {
   renderHeader(st);
-  const seen = new Set();
-  for (const n of st.nodes) { upsert(n); seen.add(n.id); }
-  for (const [id, tr] of rows) {
-    if (!seen.has(id)) {
-      tr.remove(); rows.delete(id); nodes.delete(id);
-      order.splice(order.indexOf(id), 1);
-    }
-  }
+  counts = { total: st.total, matched: st.matched };
+  for (const n of st.nodes) upsert(n);
+  order(st.nodes.map((n) => n.id));
   addEvents(st.events);
   refreshNote();
+  // A page past the end (nodes were forgotten): go to the last one.
+  if (st.nodes.length === 0 && st.matched > 0 && view.offset > 0) {
+    view.offset = Math.max(0, Math.floor((st.matched - 1) / view.limit) * view.limit);
+    reconnect();
+  }
 }
 
 function onUpdate(up) {
   renderHeader(up);
+  counts = { total: up.total, matched: up.matched };
   for (const n of up.nodes) upsert(n);
+  if (up.ids) order(up.ids);
   addEvents(up.events);
   refreshNote();
 }
@@ -270,6 +330,7 @@ function onUpdate(up) {
 function tick() {
   for (const [id, tr] of rows) {
     const n = nodes.get(id);
+    if (!n) continue;
     tr.cells[2].textContent = sinceText(n);
     tr.cells[4].textContent = fmtAgo(n.last_received);
   }
@@ -277,7 +338,10 @@ function tick() {
 
 function connect() {
   const live = $("live");
-  const es = new EventSource("events");
+  const p = viewParams();
+  const qs = p.toString();
+  history.replaceState(null, "", qs ? "?" + qs : location.pathname);
+  es = new EventSource("events" + (qs ? "?" + qs : ""));
   es.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
   es.addEventListener("update", (e) => onUpdate(JSON.parse(e.data)));
   es.onopen = () => { live.dataset.state = "live"; live.textContent = "live"; };
@@ -287,7 +351,84 @@ function connect() {
   };
 }
 
-$("filter").addEventListener("input", () => rows.forEach(applyFilter));
-$("down-only").addEventListener("change", () => rows.forEach(applyFilter));
+// reconnect watches the page that view now selects.
+function reconnect() {
+  if (es) es.close();
+  $("live").dataset.state = "connecting";
+  $("live").textContent = "connecting…";
+  connect();
+}
+
+// The send dialog.
+function openSend(id) {
+  const d = $("send-dialog");
+  d.dataset.node = id;
+  $("send-node").textContent = id;
+  $("send-payload").value = "";
+  $("send-result").textContent = "";
+  $("send-result").className = "";
+  d.showModal();
+  $("send-payload").focus();
+}
+
+async function submitSend(ev) {
+  ev.preventDefault();
+  const d = $("send-dialog");
+  const id = d.dataset.node;
+  const payload = $("send-payload").value;
+  const out = $("send-result");
+  try {
+    const resp = await fetch("api/nodes/" + encodeURIComponent(id) + "/send", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ payload }),
+    });
+    const body = await resp.json().catch(() => ({}));
+    if (resp.ok) {
+      out.textContent = "queued for " + id;
+      out.className = "ok";
+      $("send-payload").value = "";
+    } else {
+      out.textContent = "refused: " + (body.error || resp.statusText);
+      out.className = "bad";
+    }
+  } catch (e) {
+    out.textContent = "failed: " + e;
+    out.className = "bad";
+  }
+}
+
+let searchTimer = null;
+$("filter").value = view.q;
+$("down-only").checked = view.down;
+$("page-size").value = String(view.limit);
+$("filter").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    view.q = $("filter").value.trim();
+    view.offset = 0;
+    reconnect();
+  }, 250);
+});
+$("down-only").addEventListener("change", () => {
+  view.down = $("down-only").checked;
+  view.offset = 0;
+  reconnect();
+});
+$("page-size").addEventListener("change", () => {
+  view.limit = parseInt($("page-size").value, 10);
+  view.offset = 0;
+  reconnect();
+});
+$("prev").addEventListener("click", () => {
+  view.offset = Math.max(0, view.offset - view.limit);
+  reconnect();
+});
+$("next").addEventListener("click", () => {
+  view.offset += view.limit;
+  reconnect();
+});
+$("send-form").addEventListener("submit", submitSend);
+$("send-cancel").addEventListener("click", () => $("send-dialog").close());
 setInterval(tick, 1000);
 connect();

@@ -42,9 +42,10 @@ const (
 	refusedCrossOrigin = "cross_origin"   // an action another site asked for
 	refusedNoAuth      = "no_credentials" // an action while none are configured
 	refusedContentType = "content_type"   // an action whose body is not JSON
+	refusedBusy        = "busy"           // a password check past the CPU budget
 )
 
-var refusedReasons = []string{refusedHost, refusedAuth, refusedCrossOrigin, refusedNoAuth, refusedContentType}
+var refusedReasons = []string{refusedHost, refusedAuth, refusedCrossOrigin, refusedNoAuth, refusedContentType, refusedBusy}
 
 // ErrNoCredentials is returned by Serve (and CheckListener) for a
 // listener beyond loopback while the Config has neither Token nor Users
@@ -62,18 +63,26 @@ type access struct {
 	refused  *prometheus.CounterVec
 
 	// Basic-auth checks cost tens of milliseconds of CPU each: one at a
-	// time (sem), and those that passed are remembered for a while.
+	// time (sem), within a CPU budget (a flood of guesses must not starve
+	// the nodes), and those that passed are remembered for a while.
 	sem    chan struct{}
 	mu     sync.Mutex
 	passed map[[32]byte]time.Time // hash of user and password -> until
 	counts map[string]uint64      // refusals by reason, for the log
+	budget time.Duration          // CPU time password checks may spend now
+	filled time.Time              // when budget was last refilled
 }
 
 // passedTTL is how long a user and password that passed are trusted
 // without another bcrypt check; maxPassed bounds how many are.
+// Password checks may take checkShare of one core in the long run, and
+// checkBurst at once: past it a request is refused (503, Retry-After)
+// without a check.
 const (
-	passedTTL = 5 * time.Minute
-	maxPassed = 256
+	passedTTL  = 5 * time.Minute
+	maxPassed  = 256
+	checkShare = 0.2
+	checkBurst = time.Second
 )
 
 func newAccess(cfg Config) *access {
@@ -87,11 +96,13 @@ func newAccess(cfg Config) *access {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tether",
 			Name:      "web_refused_total",
-			Help:      "Requests to the status page, API or metrics refused, by reason: host (a Host header not allowed on loopback: DNS rebinding), credentials (missing or wrong), cross_origin (an action that another site asked for), no_credentials (an action while none are configured), content_type (an action whose body is not JSON).",
+			Help:      "Requests to the status page, API or metrics refused, by reason: host (a Host header not allowed on loopback: DNS rebinding), credentials (missing or wrong), cross_origin (an action that another site asked for), no_credentials (an action while none are configured), content_type (an action whose body is not JSON), busy (a password to check while password checks had used their CPU budget).",
 		}, []string{"reason"}),
 		sem:    make(chan struct{}, 1),
 		passed: make(map[[32]byte]time.Time),
 		counts: make(map[string]uint64),
+		budget: checkBurst,
+		filled: time.Now(),
 	}
 	for _, r := range refusedReasons {
 		a.refused.WithLabelValues(r)
@@ -135,20 +146,30 @@ func (a *access) hostAllowed(r *http.Request) bool {
 	return slices.Contains(a.hosts, h)
 }
 
-// authenticated reports whether r carries the configured credentials.
-func (a *access) authenticated(r *http.Request) bool {
+// The outcomes of checking a request's credentials.
+const (
+	authOK   = iota
+	authBad  // missing or wrong
+	authBusy // a password to check, past the budget
+)
+
+// authenticate checks whether r carries the configured credentials.
+func (a *access) authenticate(r *http.Request) int {
 	if auth := r.Header.Get("Authorization"); a.token != "" && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		return passwd.Equal(strings.TrimSpace(auth[7:]), a.token)
+		if passwd.Equal(strings.TrimSpace(auth[7:]), a.token) {
+			return authOK
+		}
+		return authBad
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
-		return false
+		return authBad
 	}
 	if a.token != "" && passwd.Equal(pass, a.token) {
-		return true
+		return authOK
 	}
 	if a.users == nil {
-		return false
+		return authBad
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pass))
 	now := time.Now()
@@ -156,24 +177,37 @@ func (a *access) authenticated(r *http.Request) bool {
 	until, ok := a.passed[key]
 	a.mu.Unlock()
 	if ok && now.Before(until) {
-		return true
+		return authOK
 	}
 	select {
 	case a.sem <- struct{}{}:
 	case <-r.Context().Done():
-		return false
+		return authBad
+	}
+	defer func() { <-a.sem }()
+	a.mu.Lock()
+	now = time.Now()
+	a.budget = min(a.budget+time.Duration(float64(now.Sub(a.filled))*checkShare), checkBurst)
+	a.filled = now
+	broke := a.budget <= 0
+	a.mu.Unlock()
+	if broke {
+		return authBusy
 	}
 	good := a.users.Verify(user, pass)
-	<-a.sem
+	a.mu.Lock()
+	a.budget -= time.Since(now)
 	if good {
-		a.mu.Lock()
 		if len(a.passed) >= maxPassed {
 			clear(a.passed)
 		}
 		a.passed[key] = now.Add(passedTTL)
-		a.mu.Unlock()
 	}
-	return good
+	a.mu.Unlock()
+	if good {
+		return authOK
+	}
+	return authBad
 }
 
 // refuse answers r with code and msg, counts it and logs it (the 1st,
@@ -207,9 +241,16 @@ func (a *access) guard(next http.Handler) http.Handler {
 				fmt.Sprintf("host %q not allowed on a loopback address: use localhost or 127.0.0.1, or add the name to web.hosts", hostName(r.Host)))
 			return
 		}
-		if a.credentials() && !a.authenticated(r) {
-			a.refuse(w, r, http.StatusUnauthorized, refusedAuth, "credentials required")
-			return
+		if a.credentials() {
+			switch a.authenticate(r) {
+			case authBad:
+				a.refuse(w, r, http.StatusUnauthorized, refusedAuth, "credentials required")
+				return
+			case authBusy:
+				w.Header().Set("Retry-After", "5")
+				a.refuse(w, r, http.StatusServiceUnavailable, refusedBusy, "too many password checks: retry in a few seconds (the token is not limited)")
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -359,4 +360,49 @@ func TestListenerBeyondLoopback(t *testing.T) {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
+}
+
+// TestPasswordBudget: a flood of wrong passwords may spend a bounded
+// share of the CPU on bcrypt: past it the guesses are refused at once
+// (503, Retry-After, counted as busy) without a check, while a password
+// checked before and the token still pass.
+func TestPasswordBudget(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("wonderland"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, 300*time.Millisecond, web.Config{Token: token, Users: users(t, "alice:"+string(h))})
+	if code, _, _ := do(t, "GET", e.url+"/api/status", "", basic("alice", "wonderland"), ""); code != http.StatusOK {
+		t.Fatalf("alice before the flood: %d", code)
+	}
+	// Cost 8 is about 15 ms a check here (much more under -race): up to
+	// 400 guesses, until three were refused without a check.
+	busy, guesses := 0, 0
+	for i := 0; i < 400 && busy < 3; i++ {
+		guesses++
+		code, hdr, body := do(t, "GET", e.url+"/api/status", "", basic("alice", fmt.Sprint("guess ", i)), "")
+		switch code {
+		case http.StatusUnauthorized:
+		case http.StatusServiceUnavailable:
+			busy++
+			if hdr.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %s", body)
+			}
+		default:
+			t.Fatalf("guess %d: %d %s", i, code, body)
+		}
+	}
+	if busy == 0 {
+		t.Errorf("%d checks at bcrypt cost 8 were all made: no budget", guesses)
+	}
+	for name, hdr := range map[string]http.Header{"alice (remembered)": basic("alice", "wonderland"), "token": bearer(token)} {
+		if code, _, body := do(t, "GET", e.url+"/api/status", "", hdr, ""); code != http.StatusOK {
+			t.Errorf("%s after the flood: %d %s", name, code, body)
+		}
+	}
+	_, _, m := do(t, "GET", e.url+"/metrics", "", bearer(token), "")
+	if want := fmt.Sprintf(`tether_web_refused_total{reason="busy"} %d`, busy); !strings.Contains(m, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, grep(m, "tether_web_refused_total"))
+	}
+	t.Logf("%d of %d wrong passwords refused without a check", busy, guesses)
 }

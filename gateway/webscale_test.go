@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,10 +34,50 @@ func scaleNodes(t *testing.T) int {
 	return 10000
 }
 
+// floodWatch follows a flood's IDs through the gateway's link events.
+type floodWatch struct {
+	mu    sync.Mutex
+	up    map[string]chan struct{} // closed at the ID's first up
+	downs chan string
+}
+
+func newFloodWatch() *floodWatch {
+	return &floodWatch{up: make(map[string]chan struct{}), downs: make(chan string, 1024)}
+}
+
+// expect returns a channel closed when id's link comes up.
+func (w *floodWatch) expect(id string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan struct{})
+	w.up[id] = ch
+	return ch
+}
+
+// event is the gateway's Config.OnEvent.
+func (w *floodWatch) event(ctx context.Context, ev link.Event) {
+	switch ev.Kind {
+	case link.Up:
+		w.mu.Lock()
+		if ch, ok := w.up[ev.ID]; ok {
+			close(ch)
+			delete(w.up, ev.ID)
+		}
+		w.mu.Unlock()
+	case link.Down:
+		select {
+		case w.downs <- ev.ID:
+		case <-ctx.Done():
+		}
+	}
+}
+
 // flood connects n nodes with new IDs (prefix + number), each sending
-// its ID line and leaving at once, as a flood of new IDs does, and
-// returns when the gateway has seen every one of them go down.
-func flood(t *testing.T, ctx context.Context, addr, prefix string, n int, downs <-chan string) {
+// its ID line and leaving as soon as its link is up, as a flood of new
+// IDs does, and returns when the gateway has seen every one of them go
+// down. A connection that the server closes before the link is up (a
+// handshake that timed out on a loaded machine) is tried again.
+func flood(t *testing.T, ctx context.Context, addr, prefix string, n int, w *floodWatch) {
 	t.Helper()
 	type job struct {
 		id string
@@ -44,21 +85,42 @@ func flood(t *testing.T, ctx context.Context, addr, prefix string, n int, downs 
 	}
 	ids := make(chan job)
 	var wg sync.WaitGroup
+	var retries atomic.Int64
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range ids {
-				// From many loopback addresses, as a flood from many
-				// hosts: the server bounds handshakes per address.
-				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(j.i/250), byte(1+j.i%250))}}
-				c, err := d.DialContext(ctx, "tcp", addr)
-				if err != nil {
-					t.Errorf("flood: %v", err)
-					continue
+				for {
+					up := w.expect(j.id)
+					// From many loopback addresses, as a flood from many
+					// hosts: the server bounds handshakes per address.
+					d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(j.i/250), byte(1+j.i%250))}}
+					c, err := d.DialContext(ctx, "tcp", addr)
+					if err != nil {
+						t.Errorf("flood: %v", err)
+						return
+					}
+					fmt.Fprintf(c, "%s\n", j.id)
+					closed := make(chan struct{})
+					go func() {
+						io.Copy(io.Discard, c)
+						close(closed)
+					}()
+					again := false
+					select {
+					case <-up:
+					case <-closed:
+						again = true
+						retries.Add(1)
+					case <-ctx.Done():
+					}
+					c.Close()
+					<-closed
+					if !again || ctx.Err() != nil {
+						break
+					}
 				}
-				fmt.Fprintf(c, "%s\n", j.id)
-				c.Close()
 			}
 		}()
 	}
@@ -74,7 +136,7 @@ func flood(t *testing.T, ctx context.Context, addr, prefix string, n int, downs 
 	}()
 	for seen := 0; seen < n; {
 		select {
-		case id := <-downs:
+		case id := <-w.downs:
 			if strings.HasPrefix(id, prefix) {
 				seen++
 			}
@@ -84,6 +146,9 @@ func flood(t *testing.T, ctx context.Context, addr, prefix string, n int, downs 
 		}
 	}
 	wg.Wait()
+	if r := retries.Load(); r > 0 {
+		t.Logf("flood: %d connections closed by the server before their link was up, tried again", r)
+	}
 }
 
 // timedGet fetches url and returns its body and how long it took.
@@ -151,21 +216,14 @@ func TestWebAtScale(t *testing.T) {
 	n := scaleNodes(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	downs := make(chan string, 1024)
+	watch := newFloodWatch()
 	cfg := webOn(gwConfig(t, gateway.BrokerNone), "127.0.0.1:0")
-	cfg.OnEvent = func(ev link.Event) {
-		if ev.Kind == link.Down {
-			select {
-			case downs <- ev.ID:
-			case <-ctx.Done():
-			}
-		}
-	}
+	cfg.OnEvent = func(ev link.Event) { watch.event(ctx, ev) }
 	g := startGateway(t, cfg)
 	defer func() { t.Logf("server stats %+v links %d", g.Server().Stats(), len(g.Server().Links())) }()
 	dialNode(t, ctx, g.Addr().String(), "honest")
 	start := time.Now()
-	flood(t, ctx, g.Addr().String(), "flood-", n, downs)
+	flood(t, ctx, g.Addr().String(), "flood-", n, watch)
 	t.Logf("%d IDs connected and left in %v", n, time.Since(start).Round(time.Millisecond))
 	base := "http://" + g.WebAddr().String()
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -28,8 +29,13 @@ const MaxCost = 14
 // use.
 type File struct {
 	users map[string][]byte
-	dummy []byte // a hash to check unknown users against
+
+	dummyOnce sync.Once
+	dummy     []byte // a hash to check unknown users against, made at first use
 }
+
+// hashCost is the bcrypt cost of Hash (the tests lower it).
+var hashCost = bcrypt.DefaultCost
 
 // Load reads a password file.
 func Load(path string) (*File, error) {
@@ -78,13 +84,6 @@ func Parse(r io.Reader) (*File, error) {
 	if len(f.users) == 0 {
 		return nil, errors.New("no user in the file")
 	}
-	// Unknown users are checked against a hash of the same cost as the
-	// first user's, so that the time taken does not tell them apart.
-	for _, h := range f.users {
-		cost, _ := bcrypt.Cost(h)
-		f.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
-		break
-	}
 	return f, nil
 }
 
@@ -96,6 +95,16 @@ func (f *File) Len() int { return len(f.users) }
 func (f *File) Verify(user, password string) bool {
 	h, ok := f.users[user]
 	if !ok {
+		// Unknown users are checked against a hash of the highest cost
+		// in the file, so that the time taken does not tell them apart.
+		f.dummyOnce.Do(func() {
+			cost := bcrypt.MinCost
+			for _, h := range f.users {
+				c, _ := bcrypt.Cost(h)
+				cost = max(cost, c)
+			}
+			f.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
+		})
 		bcrypt.CompareHashAndPassword(f.dummy, []byte(password))
 		return false
 	}
@@ -110,7 +119,7 @@ func Hash(user, password string) (string, error) {
 	if password == "" {
 		return "", errors.New("empty password")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), hashCost)
 	if err != nil {
 		return "", err
 	}

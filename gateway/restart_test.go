@@ -72,7 +72,8 @@ func TestDeepSleepAcrossGatewayRestarts(t *testing.T) {
 		if i > 0 && i%100 == 0 {
 			s.restart()
 		}
-		c, err := client.Dial(ctx, client.Config{ID: "deep", Server: s.cfg.Listen, Timeout: testT, Logger: testutil.Logger()})
+		c, err := client.Dial(ctx, client.Config{ID: "deep", Server: s.cfg.Listen, Timeout: testT, Logger: testutil.Logger(),
+			BadServer: func(context.Context, error) error { return nil }}) // a loaded machine may time a dial out
 		if err != nil {
 			t.Fatal(err)
 		}

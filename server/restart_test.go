@@ -26,6 +26,10 @@ func downs(id string) (func(link.Event), <-chan struct{}) {
 	}, ch
 }
 
+// keepTrying is a client's BadServer hook that keeps trying: a loaded
+// machine may time a dial out.
+func keepTrying(context.Context, error) error { return nil }
+
 // wake is one wake of a deep-sleep node: a new client process connects,
 // sends line (qos: Write returns once the server has it), and goes back
 // to sleep (Close).
@@ -47,10 +51,12 @@ func wake(t *testing.T, ctx context.Context, cfg client.Config, line string) {
 func TestDeepSleepWakes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	const T = 200 * time.Millisecond
+	// T is not what makes the wakes slow or fast (each is a few round
+	// trips); a short one only makes them fail on a loaded machine.
+	const T = time.Second
 	onEvent, down := downs("deep")
 	srv, addr := tethertest.NewServer(t, server.Config{Timeout: T, OnEvent: onEvent})
-	cfg := client.Config{ID: "deep", Server: addr, Timeout: T, Logger: testutil.Logger()}
+	cfg := client.Config{ID: "deep", Server: addr, Timeout: T, Logger: testutil.Logger(), BadServer: keepTrying}
 	const wakes = 1000
 	var node *link.Link
 	for i := range wakes {
@@ -146,7 +152,7 @@ func TestGoClientLostZeroAck(t *testing.T) {
 		srv.Close()
 		<-served
 	}()
-	cfg := client.Config{ID: "n", Server: ln.Addr().String(), Timeout: T, Logger: testutil.Logger()}
+	cfg := client.Config{ID: "n", Server: ln.Addr().String(), Timeout: T, Logger: testutil.Logger(), BadServer: keepTrying}
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -284,8 +284,8 @@ func (g *Gateway) pend(c server.Claim) {
 				"node", c.ID, "dropped", dropped, "remote", c.Remote.String(), "max_pending", max)
 		}
 	case first && !a.pendingFull.active():
-		g.log.Warn("approval: a node ID never seen before waits for approval: tether nodes approve ID, the status page, or MQTT",
-			"node", c.ID, "remote", c.Remote.String(), "tls", c.TLS)
+		g.log.Warn("approval: a node ID never seen before waits for approval: tether nodes approve ID, or its ID published on the approval topic",
+			"node", c.ID, "remote", c.Remote.String(), "tls", c.TLS, "topic", g.topics.adminTopic(g.cfg.Name, "approve"))
 	}
 }
 

@@ -112,7 +112,7 @@ type NodesConfig struct {
 	Pin map[string][]string `yaml:"pin"`
 	// Approval holds a node ID never seen before (not in Expect, never
 	// connected, not approved) as pending, refusing its claims, until an
-	// operator approves it: tether nodes approve, the gateway's API, or
+	// operator approves it: tether nodes approve, Gateway.Approve, or
 	// MQTT (<prefix>/$admin/<name>/approve). A node with a certificate
 	// from the gateway's CA needs no approval.
 	Approval bool `yaml:"approval"`

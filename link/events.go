@@ -25,10 +25,14 @@ const (
 	// AmbiguousRestart: the same, taken for a restart past the horizon:
 	// delivered; a duplicate if the peer had in fact only repeated it.
 	AmbiguousRestart
+	// AddrChanged: the node connected from another address than its last
+	// socket's (sent by the server: server.Sighting). Detail says how
+	// ("moved from ...", "back from ...", "concurrent from ...").
+	AddrChanged
 )
 
-// String returns "up", "down", "restart", "ambiguous-repeat" or
-// "ambiguous-restart", as the log lines say.
+// String returns "up", "down", "restart", "ambiguous-repeat",
+// "ambiguous-restart" or "address", as the log lines say.
 func (k EventKind) String() string {
 	switch k {
 	case Up:
@@ -41,6 +45,8 @@ func (k EventKind) String() string {
 		return "ambiguous-repeat"
 	case AmbiguousRestart:
 		return "ambiguous-restart"
+	case AddrChanged:
+		return "address"
 	}
 	return "unknown"
 }
@@ -51,9 +57,9 @@ type Event struct {
 	ID       string    // the link's ID (the node's)
 	Time     time.Time // when it happened
 	Connects int       // sockets attached so far; reconnects are Connects-1
-	Remote   string    // Up, AmbiguousRepeat, AmbiguousRestart: the peer's address
+	Remote   string    // Up, AmbiguousRepeat, AmbiguousRestart, AddrChanged: the peer's address
 	Err      error     // Down: the reason
-	Detail   string    // AmbiguousRepeat, AmbiguousRestart: the id, the evidence, the age
+	Detail   string    // AmbiguousRepeat, AmbiguousRestart: the id, the evidence, the age; AddrChanged: how
 }
 
 // emit queues ev for the dispatcher and the subscribers. l.mu is held.

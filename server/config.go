@@ -53,6 +53,18 @@ type Config struct {
 	// such 00 is a restart. Configure can set it per node.
 	RepeatHorizon time.Duration
 
+	// AddrMemory is how long the server remembers an address a node ID
+	// left: a connection of the ID from that address within it is a
+	// return (AddrBack: the ID alternates between addresses, as two
+	// devices sharing it do), after it a move (AddrMoved). Zero means
+	// 24 h.
+	AddrMemory time.Duration
+	// OnSighting, if set, is called with every node connection that
+	// passed the handshake, classified by its source address against the
+	// ID's earlier ones (see Sighting), before its socket is attached. It
+	// runs on the connection's goroutine and must return quickly.
+	OnSighting func(Sighting)
+
 	// HandshakeTimeout bounds the wait for a new connection's ID line
 	// (a TLS node gets 2 HandshakeTimeout more for its TLS handshake and
 	// ID line). Zero means Timeout.
@@ -120,6 +132,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WritePause < 0 {
 		c.WritePause = 0
+	}
+	if c.AddrMemory == 0 {
+		c.AddrMemory = 24 * time.Hour
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = c.Timeout

@@ -27,6 +27,7 @@ func (s *Server) Forget(id string) error {
 	}
 	delete(s.nodes, id)
 	s.mu.Unlock()
+	s.ident.forget(id)
 	l.Close()
 	return nil
 }

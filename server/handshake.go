@@ -29,10 +29,15 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		conn.Close()
 		return
 	}
+	sg := s.ident.observe(id, addrPort(conn.RemoteAddr()).Addr(), l.Up(), time.Now())
+	s.sighted(sg, l)
 	// What a Tether client wrote with its ID tells its 00's repeats from
 	// its restarts (see link.Window).
 	err := l.AttachWith(s.ctx, &prefixConn{Conn: nc, pre: pre}, link.Greeted(link.ParseGreeting(pre)))
 	if errors.Is(err, link.ErrBusy) {
+		if sg.Kind != AddrConcurrent && sg.Kind != AddrSame {
+			s.sighted(s.ident.busy(sg), l) // the link came up meanwhile
+		}
 		// Counted before the close, so that whoever sees the close sees
 		// the count.
 		s.mu.Lock()
@@ -40,7 +45,7 @@ func (s *Server) handle(conn net.Conn, ip string) {
 		n := s.stats.DuplicateID
 		s.mu.Unlock()
 		conn.Close()
-		rarelog.Warn(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String())
+		rarelog.Warn(s.log, n, "duplicate node ID: its link is up, new connection closed", "node", id, "remote", conn.RemoteAddr().String(), "live", l.Stats().Remote)
 	}
 }
 

@@ -62,7 +62,8 @@ type Server struct {
 	stopping  bool // Shutdown: listeners closed, links draining
 	listeners map[net.Listener]struct{}
 	nodes     map[string]*link.Link
-	making    int // first connections making their links (linkFor)
+	ident     *identity // where each ID connects from (its own lock)
+	making    int       // first connections making their links (linkFor)
 	newNode   notify.Broadcast
 	perIP     map[string]int        // handshakes under way by source address
 	shaking   map[net.Conn]struct{} // connections in their handshake
@@ -92,6 +93,11 @@ type Stats struct {
 	PlainRefused  uint64 // plain-TCP claim of a TLS-only ID
 	PinRefused    uint64 // claim from an address the ID is not pinned to
 	Pending       uint64 // claims of IDs waiting for approval (Config.Admit)
+
+	// Source addresses of node IDs (identity.go, Sighting).
+	AddrMoved      uint64 // an ID connected from another address than its last socket's
+	AddrBack       uint64 // an ID came back to an address it had left: it alternates
+	AddrConcurrent uint64 // an ID claimed from another address while its link was up
 }
 
 // New returns a server; it fails only on an invalid Config.
@@ -108,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		nodes:     make(map[string]*link.Link),
 		perIP:     make(map[string]int),
+		ident:     newIdentity(cfg.AddrMemory),
 		shaking:   make(map[net.Conn]struct{}),
 	}
 	for _, id := range cfg.Expected {

@@ -27,6 +27,7 @@ var (
 	descHandshakes = desc("handshakes_total", "Connections whose node ID was read.")
 	descRejected   = desc("handshake_rejections_total", "Connections turned away before or at the ID line, by reason.", "reason")
 	descUnknownID  = desc("unknown_ids_total", "Node IDs not in the expected set: rejected by a strict server, accepted otherwise.")
+	descAddrChange = desc("address_changes_total", "Node connections from another address than the ID's last socket's, by kind: moved (a new address: a DHCP renewal, a reboot on another network, or another device), back (an address the ID had left: it alternates, as two devices sharing it do), concurrent (while the ID was up: refused).", "kind")
 
 	descAllReconnects = desc("nodes_reconnects_total", "Reconnections of all nodes (connects after each node's first).")
 	descAllMessages   = desc("nodes_messages_total", "Messages of all nodes, by direction: in = new messages received from nodes, out = first transmissions to them (qos or not).", "direction")
@@ -70,7 +71,7 @@ var (
 )
 
 var fleetDescs = []*prometheus.Desc{
-	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID, descOmitted,
+	descTimeout, descNodes, descNodesUp, descAccepted, descHandshakes, descRejected, descUnknownID, descAddrChange, descOmitted,
 	descAllReconnects, descAllMessages, descAllAcked, descAllRepeats, descAllDuplicates, descAllRefused,
 	descAllRestarts, descAllBadLines, descAllEvDropped, descAllPending, descAllQueued, descAllAmbiguous,
 }
@@ -118,6 +119,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAccepted, ss.Accepted)
 	counter(descHandshakes, ss.Handshakes)
 	counter(descUnknownID, ss.UnknownID)
+	counter(descAddrChange, ss.AddrMoved, "moved")
+	counter(descAddrChange, ss.AddrBack, "back")
+	counter(descAddrChange, ss.AddrConcurrent, "concurrent")
 	for _, r := range []struct {
 		reason string
 		n      uint64

@@ -129,10 +129,23 @@ type Warnings struct {
 	// restarted), or for a restart past it (a duplicate if not).
 	AmbiguousRepeats  uint64 `json:"ambiguous_repeats"`
 	AmbiguousRestarts uint64 `json:"ambiguous_restarts"`
+	// The node's ID connected from another address than its last socket's
+	// (since the server started): moves (a DHCP renewal, a reboot on
+	// another network, or another device), returns to an address it had
+	// left, claims from another address while it was up.
+	AddrMoves      uint64 `json:"addr_moves"`
+	AddrReturns    uint64 `json:"addr_returns"`
+	AddrConcurrent uint64 `json:"addr_concurrent"`
+	// TwoDevices: within server.Config.AddrMemory, the ID came back to an
+	// address it had left, or was claimed from two at once: two devices
+	// may share it.
+	TwoDevices bool `json:"two_devices"`
 }
 
 // Total is the number of warnings.
-func (w Warnings) Total() uint64 { return w.AmbiguousRepeats + w.AmbiguousRestarts }
+func (w Warnings) Total() uint64 {
+	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent
+}
 
 // Queue is a node's durable queue in the gateway's store (Config.Queue).
 type Queue struct {
@@ -218,6 +231,12 @@ func (s *Server) nodeOf(st link.Stats, T time.Duration) Node {
 	if pt := st.PeerTimeout(); pt > 0 {
 		n.PeerTimeoutMs = ms(pt)
 		n.TimeoutMismatch = Mismatch(pt, T, s.cfg.MismatchTolerance)
+	}
+	if srv := s.srv.Load(); srv != nil {
+		if a, ok := srv.Addresses(st.ID); ok {
+			n.Warnings.AddrMoves, n.Warnings.AddrReturns, n.Warnings.AddrConcurrent = a.Moves, a.Returns, a.Concurrent
+			n.Warnings.TwoDevices = a.Alternating
+		}
 	}
 	s.gatewayFields(&n)
 	return n

@@ -87,6 +87,17 @@ function renderRow(n, tr) {
   tr.dataset.mismatch = n.timeout_mismatch ? "true" : "false";
 
   cell(c[0], n.id, n.remote ? "last address: " + n.remote : "", "id");
+  const wa = n.warnings || {};
+  if (wa.two_devices || wa.addr_moves || wa.addr_returns || wa.addr_concurrent) {
+    const flag = document.createElement("span");
+    flag.className = wa.two_devices ? "mismatch" : "warn";
+    flag.textContent = wa.two_devices ? " ⚠ two devices?" : " ⚠ moved";
+    c[0].appendChild(flag);
+    c[0].title += (c[0].title ? "\n" : "") + "address changes: " + fmtN(wa.addr_moves || 0) + " moves, " +
+      fmtN(wa.addr_returns || 0) + " returns to an address it had left, " +
+      fmtN(wa.addr_concurrent || 0) + " claims from another address while up" +
+      (wa.two_devices ? "\nit alternates between addresses: two devices may share this ID" : "");
+  }
   c[1].textContent = "";
   c[1].className = "state";
   const badge = document.createElement("span");

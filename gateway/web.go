@@ -39,8 +39,14 @@ func (g *Gateway) newWeb(scfg *server.Config) error {
 		Extra:    g.webExtra,
 		Broker:   g.webBroker,
 		Send:     g.Send,
+		Forget:   g.Forget,
 		Insecure: cfg.Web.Insecure,
 		Hosts:    cfg.Web.Hosts,
+	}
+	if cfg.Nodes.Approval {
+		wc.Pending = g.webPending
+		wc.Approve = g.Approve
+		wc.Deny = g.Deny
 	}
 	wc.MaxPayload = cfg.MaxLine
 	if wc.MaxPayload == 0 {
@@ -81,6 +87,16 @@ func (g *Gateway) newWeb(scfg *server.Config) error {
 	g.web = w
 	w.Hook(scfg)
 	return nil
+}
+
+// webPending is the approval list for the page.
+func (g *Gateway) webPending() web.Pending {
+	ps := g.Pending()
+	p := web.Pending{Dropped: g.PendingDropped(), Nodes: make([]web.PendingNode, len(ps))}
+	for i, n := range ps {
+		p.Nodes[i] = web.PendingNode(n)
+	}
+	return p
 }
 
 // warnReadable logs a warning if a file of secrets can be read by users

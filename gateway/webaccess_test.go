@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
 	"github.com/tether-iot/tether/gateway/internal/web"
+	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/link"
 )
 
 // webGet sends a GET for path to the gateway's status page with the
@@ -309,4 +313,85 @@ func webPost(t *testing.T, ctx context.Context, g *gateway.Gateway, path string,
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestWebApproval: in approval mode the page lists a new ID and lets it
+// in: refused cross-site or without the token (it stays pending), then
+// approved with the token (the node gets in); forgetting it is refused
+// while it is up and done once it is down.
+func TestWebApproval(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := webOn(gwConfig(t, gateway.BrokerNone), "127.0.0.1:0")
+	cfg.Nodes.Expect = []string{"known"}
+	cfg.Nodes.Approval = true
+	cfg.Web.TokenFile = tokenFile(t)
+	g := startGateway(t, cfg)
+	if claim(t, ctx, g, "127.0.0.3", "newbie") {
+		t.Fatal("a new ID was served in approval mode")
+	}
+	var st web.Status
+	code, body := webDo(t, ctx, g, "GET", "/api/status", "", bearer())
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
+		t.Fatalf("/api/status: %d %v %.200s", code, err, body)
+	}
+	if st.Pending == nil || st.Pending.Total != 1 || st.Pending.Nodes[0].ID != "newbie" || !strings.HasPrefix(st.Pending.Nodes[0].Remote, "127.0.0.3:") {
+		t.Fatalf("pending on the page: %+v, want newbie from 127.0.0.3", st.Pending)
+	}
+	jsonCT := http.Header{"Content-Type": {"application/json"}}
+	for name, c := range map[string]struct {
+		hdr  http.Header
+		want int
+	}{
+		"no credentials": {jsonCT, http.StatusUnauthorized},
+		"cross-site":     {merge(jsonCT, bearer(), http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://attacker.example"}}), http.StatusForbidden},
+		"rebinding host": {merge(jsonCT, bearer(), http.Header{"Host": {"attacker.example"}}), http.StatusForbidden},
+	} {
+		if code, body := webPost(t, ctx, g, "/api/pending/newbie/approve", c.hdr, "{}"); code != c.want {
+			t.Errorf("approve, %s: %d %s, want %d", name, code, body, c.want)
+		}
+	}
+	if ps := g.Pending(); len(ps) != 1 {
+		t.Fatalf("after refused approvals: pending %+v", ps)
+	}
+
+	nb, err := client.Dial(ctx, client.Config{ID: "newbie", Server: g.Addr().String(), Timeout: testT,
+		ReconnectDelay: testT / 2, MaxReconnectDelay: testT / 2, Logger: testutil.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if code, body := webPost(t, ctx, g, "/api/pending/newbie/approve", merge(jsonCT, bearer()), "{}"); code != http.StatusOK {
+		t.Fatalf("approve with the token: %d %s", code, body)
+	}
+	if err := nb.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Server().Wait(ctx, "newbie"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := webPost(t, ctx, g, "/api/nodes/newbie/forget", merge(jsonCT, bearer()), "{}"); code != http.StatusConflict {
+		t.Errorf("forget an up node: %d %s, want 409", code, body)
+	}
+	l, err := g.Server().Lookup("newbie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make(chan link.Event, 16)
+	l.Notify(evs)
+	nb.Close()
+	for down := false; !down; {
+		select {
+		case ev := <-evs:
+			down = ev.Kind == link.Down
+		case <-ctx.Done():
+			t.Fatalf("newbie not down: %v", ctx.Err())
+		}
+	}
+	l.Stop(evs)
+	if code, body := webPost(t, ctx, g, "/api/nodes/newbie/forget", merge(jsonCT, bearer()), "{}"); code != http.StatusOK {
+		t.Fatalf("forget a down node: %d %s", code, body)
+	}
+	if _, err := g.Server().Lookup("newbie"); err == nil {
+		t.Error("newbie still has a link after it was forgotten")
+	}
 }

@@ -293,3 +293,63 @@ func TestWebCrossSiteActions(t *testing.T) {
 	})
 	e.check(t)
 }
+
+// TestWebCrossSiteApproval: in approval mode an intruder's ID waits for
+// approval while another site's page makes the operator's browser (which
+// holds the token) post approvals for it and ask to forget nodes: every
+// post is refused, and the intruder stays pending, never served.
+func TestWebCrossSiteApproval(t *testing.T) {
+	token := withWebToken(t, "127.0.0.1:0", false)
+	h := start(t, options{configure: func(c *gateway.Config) {
+		token(c)
+		c.Nodes.Expect = []string{honestID}
+		c.Nodes.Approval = true
+	}})
+	claimOnce := func(ctx context.Context) {
+		c, err := dialFrom(ctx, source(1), h.nodeAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("intruder\n"))
+		if err := waitClosedByPeer(c, 10*time.Second); err != nil {
+			t.Errorf("intruder's claim: %v", err)
+		}
+	}
+	claimOnce(h.ctx)
+	if ps := h.g.Pending(); len(ps) != 1 || ps[0].ID != "intruder" {
+		t.Fatalf("pending %+v, want the intruder", ps)
+	}
+	tok := http.Header{"Authorization": {"Bearer " + webToken}, "Content-Type": {"application/json"}}
+	cross := []http.Header{
+		{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://attacker.example"}},
+		{"Sec-Fetch-Site": {"same-site"}, "Origin": {"http://evil.localhost"}},
+		{"Origin": {"http://attacker.example"}},
+	}
+	var e errs
+	h.attack(func(ctx context.Context) {
+		parallel(4, func(i int) {
+			c := webClient(source(i))
+			defer c.CloseIdleConnections()
+			for k := range 12 {
+				hdr := http.Header{}
+				for name, v := range tok {
+					hdr[name] = v
+				}
+				for name, v := range cross[k%3] {
+					hdr[name] = v
+				}
+				path := []string{"/api/pending/intruder/approve", "/api/nodes/" + honestID + "/forget", "/api/pending/" + honestID + "/deny"}[k%3]
+				h.expectCode(ctx, &e, c, http.StatusForbidden, "POST", path, "", hdr, "{}")
+			}
+		})
+		claimOnce(ctx)
+	})
+	e.check(t)
+	if ps := h.g.Pending(); len(ps) != 1 || ps[0].ID != "intruder" || ps[0].Attempts != 2 {
+		t.Errorf("pending after the attack %+v, want the intruder still waiting, 2 attempts", ps)
+	}
+	if _, err := h.g.Server().Lookup("intruder"); err == nil {
+		t.Error("the intruder was served")
+	}
+}

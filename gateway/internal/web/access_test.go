@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -406,3 +407,5 @@ func TestPasswordBudget(t *testing.T) {
 	}
 	t.Logf("%d of %d wrong passwords refused without a check", busy, guesses)
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

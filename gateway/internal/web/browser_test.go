@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,5 +294,66 @@ func TestPagingInBrowser(t *testing.T) {
 	)
 	if got := rec.sent(); len(got) != 1 || got[0] != "n1\tfrom the page" {
 		t.Errorf("sent %q, want n1's message", got)
+	}
+}
+
+// TestApprovalInBrowser: the page lists the IDs waiting for approval;
+// approve lets one in (its row leaves the list), deny takes two clicks,
+// and so does forgetting a node that is not up.
+func TestApprovalInBrowser(t *testing.T) {
+	bctx := browser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := &approvals{pending: []string{"newbie", "intruder"}}
+	e := start(t, 300*time.Millisecond, a.config(web.Config{Token: token, Offline: func() []string { return []string{"typo"} }}))
+	e.dial(t, ctx, "n1")
+
+	wctx, wcancel := context.WithDeadline(bctx, mustDeadline(ctx))
+	defer wcancel()
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(wctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	run("load the page",
+		withHeaders(map[string]any{"Authorization": "Bearer " + token}),
+		chromedp.Navigate(e.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#live[data-state="live"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pending tr[data-node="newbie"] button.approve`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pending tr[data-node="intruder"] button.deny`)),
+	)
+	if got, err := chromedp.Run(wctx, chromedp.Text(chromedp.CSS("#pending-count"))); err != nil || got != "(2)" {
+		t.Errorf("pending count shows %q, %v; want (2)", got, err)
+	}
+	if n, err := chromedp.Run(wctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-node="n1"] button.forget').length`)); err != nil || n != 0 {
+		t.Errorf("an up node offers forget (%d, %v)", n, err)
+	}
+
+	run("approve newbie",
+		chromedp.Click(chromedp.CSS(`#pending tr[data-node="newbie"] button.approve`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#pending tr[data-node="newbie"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#action-result.ok`)),
+	)
+	run("deny intruder (two clicks)",
+		chromedp.Click(chromedp.CSS(`#pending tr[data-node="intruder"] button.deny`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pending tr[data-node="intruder"] button.deny[data-armed="true"]`)),
+	)
+	if _, de, _ := a.got(); len(de) != 0 {
+		t.Fatalf("denied on the first click: %v", de)
+	}
+	run("confirm",
+		chromedp.Click(chromedp.CSS(`#pending tr[data-node="intruder"] button.deny`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#pending tr[data-node="intruder"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pending-empty`)),
+	)
+	run("forget typo (two clicks)",
+		chromedp.Click(chromedp.CSS(`tr[data-node="typo"] button.forget`)),
+		chromedp.Click(chromedp.CSS(`tr[data-node="typo"] button.forget`)),
+		chromedp.WaitVisible(chromedp.CSS(`#action-result.ok`)),
+	)
+	ap, de, fo := a.got()
+	if !slices.Equal(ap, []string{"newbie"}) || !slices.Equal(de, []string{"intruder"}) || !slices.Equal(fo, []string{"typo"}) {
+		t.Errorf("approved %v, denied %v, forgotten %v; want newbie, intruder, typo", ap, de, fo)
 	}
 }

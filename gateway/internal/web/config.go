@@ -28,6 +28,9 @@ const (
 	MaxPageSize = 1000
 	// MinTokenLen is the shortest Token accepted.
 	MinTokenLen = 16
+	// MaxPendingShown is how many pending IDs /api/status and the event
+	// stream list (all of them: GET /api/pending).
+	MaxPendingShown = 100
 )
 
 // Config configures a Server. The zero value is valid: each zero field
@@ -72,6 +75,22 @@ type Config struct {
 	Send func(ctx context.Context, id, payload string) error
 	// MaxPayload bounds the message of Send in bytes; zero means 4096.
 	MaxPayload int
+
+	// Forget, if set, is offered as an action on nodes that are not up:
+	// POST /api/nodes/{id}/forget removes the node and what is queued for
+	// it, and returns how many queued and spooled messages went with it.
+	Forget func(ctx context.Context, id string) (queued, spooled int, err error)
+
+	// Pending, if set, lists the node IDs that wait for approval (the
+	// gateway's approval mode): shown above the table, in /api/status
+	// (the first MaxPendingShown) and at GET /api/pending. Same rules as
+	// Queue; it is called once per refresh.
+	Pending func() Pending
+	// Approve and Deny, if set, are actions on a node ID (POST
+	// /api/pending/{id}/approve and /deny): its next connection is
+	// served, or refused without being listed again.
+	Approve func(id string) error
+	Deny    func(id string) error
 
 	// Title names the page (the gateway's name, say); "" means "Tether".
 	Title string

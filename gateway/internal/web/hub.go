@@ -79,6 +79,15 @@ func (h *hub) event(ev link.Event) {
 	}
 }
 
+// poke wakes run to send what changed (after an action) if a browser
+// watches.
+func (h *hub) poke() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
 func appendBounded(evs []Event, e Event, n int) []Event {
 	if len(evs) >= n {
 		evs = append(evs[:0], evs[len(evs)-n+1:]...)

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -46,6 +48,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/nodes/{id...}", s.serveNode)
 	if s.cfg.Send != nil {
 		mux.HandleFunc("POST /api/nodes/{id}/send", s.access.action(s.serveSend))
+	}
+	if s.cfg.Forget != nil {
+		mux.HandleFunc("POST /api/nodes/{id}/forget", s.access.action(s.serveForget))
+	}
+	if s.cfg.Pending != nil {
+		mux.HandleFunc("GET /api/pending", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, s.pending(-1))
+		})
+	}
+	if s.cfg.Approve != nil {
+		mux.HandleFunc("POST /api/pending/{id}/approve", s.access.action(s.verdict("approved", s.cfg.Approve)))
+	}
+	if s.cfg.Deny != nil {
+		mux.HandleFunc("POST /api/pending/{id}/deny", s.access.action(s.verdict("denied", s.cfg.Deny)))
 	}
 	mux.HandleFunc("GET /events", s.serveEvents)
 	mux.Handle("GET /metrics", s.metrics.Handler())
@@ -100,6 +116,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("status page: message queued for a node", "node", id, "bytes", len(body.Payload), "remote", r.RemoteAddr)
+	s.hub.poke()
 	writeJSON(w, http.StatusAccepted, map[string]any{"queued": true})
 }
 
@@ -144,6 +161,59 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
+}
+
+// emptyBody reads an action's body, which must be a JSON object (its
+// fields are ignored) or nothing, or answers 400.
+func emptyBody(w http.ResponseWriter, r *http.Request) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1024))
+	var v map[string]any
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want a JSON object ({}): " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// serveForget removes node id (Config.Forget).
+func (s *Server) serveForget(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !emptyBody(w, r) {
+		return
+	}
+	if !s.known(id) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown node"})
+		return
+	}
+	queued, spooled, err := s.cfg.Forget(r.Context(), id)
+	if err != nil {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	}
+	s.log.Info("status page: node forgotten", "node", id, "queued", queued, "spooled", spooled, "remote", r.RemoteAddr)
+	s.hub.poke()
+	writeJSON(w, http.StatusOK, map[string]any{"forgotten": id, "queued": queued, "spooled": spooled})
+}
+
+// verdict is an approval action: fn (Config.Approve or Deny) on node
+// id, said as done ("approved", "denied").
+func (s *Server) verdict(done string, fn func(id string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !emptyBody(w, r) {
+			return
+		}
+		if err := fn(id); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.log.Info("status page: node ID "+done, "node", id, "remote", r.RemoteAddr)
+		s.hub.poke()
+		writeJSON(w, http.StatusOK, map[string]string{done: id})
+	}
 }
 
 // serveEvents streams the updates of the page that the request's Query

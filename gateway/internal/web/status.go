@@ -24,8 +24,13 @@ type Header struct {
 	// Auth tells whether requests need credentials; actions are refused
 	// without them.
 	Auth bool `json:"auth"`
-	// Actions lists the actions offered (POST /api/nodes/{id}/<action>).
+	// Actions lists the actions offered: "send" and "forget" (POST
+	// /api/nodes/{id}/<action>), "approve" and "deny" (POST
+	// /api/pending/{id}/<action>).
 	Actions []string `json:"actions"`
+	// Pending is the approval list (Config.Pending), its first
+	// MaxPendingShown IDs; absent without approval mode.
+	Pending *Pending `json:"pending,omitempty"`
 }
 
 // Broker is the state of the gateway's connection to its MQTT broker.
@@ -145,6 +150,39 @@ type Warnings struct {
 // Total is the number of warnings.
 func (w Warnings) Total() uint64 {
 	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent
+}
+
+// Pending is the list of node IDs waiting for approval (Config.Pending).
+type Pending struct {
+	Total   int           `json:"total"`   // IDs waiting
+	Dropped uint64        `json:"dropped"` // IDs dropped from the list because it was full
+	Nodes   []PendingNode `json:"nodes"`   // oldest first
+}
+
+// PendingNode is a node ID waiting for approval.
+type PendingNode struct {
+	ID       string    `json:"id"`
+	Remote   string    `json:"remote"` // the address of its last claim
+	TLS      bool      `json:"tls"`
+	First    time.Time `json:"first"` // its first claim
+	Last     time.Time `json:"last"`  // its last claim
+	Attempts int       `json:"attempts"`
+}
+
+// pending reads Config.Pending, its first max IDs (max < 0: all).
+func (s *Server) pending(max int) *Pending {
+	if s.cfg.Pending == nil {
+		return nil
+	}
+	p := s.cfg.Pending()
+	p.Total = len(p.Nodes)
+	if p.Nodes == nil {
+		p.Nodes = []PendingNode{}
+	}
+	if max >= 0 && len(p.Nodes) > max {
+		p.Nodes = p.Nodes[:max]
+	}
+	return &p
 }
 
 // Queue is a node's durable queue in the gateway's store (Config.Queue).
@@ -301,9 +339,15 @@ func (s *Server) header(tb *table) Header {
 	}
 	h.Version = s.cfg.Version
 	h.Auth = s.access.credentials()
-	if s.cfg.Send != nil {
-		h.Actions = append(h.Actions, "send")
+	for _, a := range []struct {
+		name string
+		on   bool
+	}{{"send", s.cfg.Send != nil}, {"forget", s.cfg.Forget != nil}, {"approve", s.cfg.Approve != nil}, {"deny", s.cfg.Deny != nil}} {
+		if a.on {
+			h.Actions = append(h.Actions, a.name)
+		}
 	}
+	h.Pending = s.pending(MaxPendingShown)
 	srv := tb.srv
 	if srv == nil {
 		return h

@@ -190,16 +190,102 @@ function canAct(a) {
 }
 
 function renderActions(n, td) {
+  const send = canAct("send");
+  const forget = canAct("forget") && n.state !== "up";
   td.className = "actions";
-  td.hidden = !canAct("send");
-  if (td.hidden || td.querySelector("button")) return;
+  td.hidden = !canAct("send") && !canAct("forget");
+  const has = (cls) => td.querySelector("button." + cls) !== null;
+  if (send !== has("send") || forget !== has("forget")) {
+    td.textContent = "";
+    if (send) td.appendChild(button("send", "send…", "write a message to this node (queued durably, delivered once)",
+      () => openSend(tdNode(td))));
+    if (forget) td.appendChild(button("forget", "forget", "remove this node and what is queued for it (click twice)",
+      (b) => armed(b, () => forgetNode(tdNode(td)))));
+  }
+}
+
+function button(cls, text, title, onClick) {
   const b = document.createElement("button");
   b.type = "button";
-  b.className = "send";
-  b.textContent = "send…";
-  b.title = "write a message to this node (queued durably, delivered once)";
-  b.addEventListener("click", () => openSend(tdNode(td)));
-  td.appendChild(b);
+  b.className = cls;
+  b.textContent = text;
+  b.title = title;
+  b.addEventListener("click", () => onClick(b));
+  return b;
+}
+
+// armed runs act on a second click within 5 s: a removal is not undone.
+function armed(b, act) {
+  if (b.dataset.armed === "true") {
+    b.dataset.armed = "false";
+    b.textContent = b.dataset.label;
+    act();
+    return;
+  }
+  b.dataset.label = b.textContent;
+  b.dataset.armed = "true";
+  b.textContent = "sure?";
+  setTimeout(() => {
+    if (b.dataset.armed === "true") { b.dataset.armed = "false"; b.textContent = b.dataset.label; }
+  }, 5000);
+}
+
+// act posts an action and shows its outcome.
+async function act(url, what) {
+  const out = $("action-result");
+  try {
+    const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const body = await resp.json().catch(() => ({}));
+    out.textContent = resp.ok ? what : what + " refused: " + (body.error || resp.statusText);
+    out.className = resp.ok ? "ok" : "bad";
+  } catch (e) {
+    out.textContent = what + " failed: " + e;
+    out.className = "bad";
+  }
+}
+
+function forgetNode(id) { act("api/nodes/" + encodeURIComponent(id) + "/forget", id + " forgotten"); }
+
+// The approval list: rows kept by ID, so that a button is not replaced
+// under the pointer.
+const pendingRows = new Map();
+
+function renderPending(p) {
+  $("pending-box").hidden = !p;
+  if (!p) return;
+  $("pending-count").textContent = p.total ? "(" + fmtN(p.total) + ")" : "";
+  $("pending-empty").hidden = p.total > 0;
+  $("pending-dropped").hidden = !p.dropped;
+  $("pending-dropped").textContent = fmtN(p.dropped) + " IDs dropped from the list because it was full (the least recent first).";
+  const acts = canAct("approve") || canAct("deny");
+  $("pending-actions-head").hidden = !acts;
+  const body = document.querySelector("#pending tbody");
+  const keep = new Set(p.nodes.map((n) => n.id));
+  for (const [id, tr] of pendingRows) {
+    if (!keep.has(id)) { tr.remove(); pendingRows.delete(id); }
+  }
+  for (const n of p.nodes) {
+    let tr = pendingRows.get(n.id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.node = n.id;
+      for (let i = 0; i < 7; i++) tr.insertCell();
+      const c = tr.cells[6];
+      c.className = "actions";
+      if (canAct("approve")) c.appendChild(button("approve", "approve", "let this node in", () => act("api/pending/" + encodeURIComponent(n.id) + "/approve", n.id + " approved")));
+      if (canAct("deny")) c.appendChild(button("deny", "deny", "refuse this ID without listing it again", (b) => armed(b, () => act("api/pending/" + encodeURIComponent(n.id) + "/deny", n.id + " denied"))));
+      pendingRows.set(n.id, tr);
+    }
+    body.appendChild(tr); // in the list's order
+    const c = tr.cells;
+    cell(c[0], n.id, "", "id");
+    cell(c[1], n.remote, "", "");
+    cell(c[2], n.tls ? "yes" : "no", "", "");
+    cell(c[3], fmtAgo(n.first), fmtTime(n.first), "ago");
+    cell(c[4], fmtAgo(n.last), fmtTime(n.last), "ago");
+    numCell(c[5], n.attempts, "");
+    c[6].hidden = !acts;
+  }
 }
 
 function tdNode(td) { return td.parentElement.dataset.node; }
@@ -268,8 +354,9 @@ function renderHeader(h) {
   $("rejected").title = fmtN(hs.accepted) + " connections accepted, " + fmtN(hs.ok) + " handshakes\n" + reasons.join("\n");
   renderBroker(h.mqtt);
   $("updated").textContent = new Date().toLocaleTimeString();
-  $("actions-head").hidden = !canAct("send");
+  $("actions-head").hidden = !canAct("send") && !canAct("forget");
   $("auth-note").hidden = h.auth || h.actions.length === 0;
+  renderPending(h.pending);
 }
 
 function renderBroker(b) {

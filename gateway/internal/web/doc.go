@@ -21,7 +21,10 @@
 //	GET /events          text/event-stream: "status" (a Status, first),
 //	                     then "update" (an Update) on every change
 //	GET /metrics         Prometheus metrics
-//	POST /api/nodes/{id}/send  an action (Config.Send): {"payload": "..."}
+//	POST /api/nodes/{id}/send    an action (Config.Send): {"payload": "..."}
+//	POST /api/nodes/{id}/forget  an action (Config.Forget): {}
+//	GET /api/pending             Pending (Config.Pending: approval mode)
+//	POST /api/pending/{id}/approve, /deny  actions (Config.Approve, Deny): {}
 //
 // The table is paged on the server: /api/status, /api/nodes and /events
 // take the parameters of Query (q, state, offset, limit), and each event

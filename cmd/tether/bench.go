@@ -45,16 +45,19 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.Idle, "idle", 0, "idle window of scenario 3 (default 60s; quick 2s)")
 	fs.DurationVar(&cfg.ReconnectDelay, "reconnect-delay", 0, "the nodes' wait before reconnecting, not counted in the storm (default 2T; quick 200ms)")
 	fs.IntVar(&cfg.Size, "size", 0, "payload bytes per message (default 32)")
+	fs.StringVar(&cfg.Mosquitto, "mosquitto", "", "the mosquitto `binary` of the second MQTT baseline (default: on the PATH or /usr/sbin/mosquitto); if there is none, that baseline is skipped with a line saying so")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: tether bench [flags]
 
 Runs the performance scenarios and prints one Markdown table, every figure
 next to its baseline measured in the same run:
   1 latency of one node: qos round trip and one-way, against a raw TCP
-    line echo and MQTT QoS 1 (embedded mochi-mqtt broker, Paho client);
+    line echo and MQTT QoS 1 (embedded mochi-mqtt broker and, when
+    installed, mosquitto; Paho client);
   2 throughput: one connection (qos off, with wait, without wait) and
     many nodes at once;
-  3 N idle nodes: server memory per node, CPU, spurious outages;
+  3 N idle nodes: server memory per node, CPU, spurious outages (and
+    mosquitto's memory and CPU for N idle MQTT clients);
   4 reconnect storm: the server restarted under N nodes;
   5 how 3 and 4 grow with N.
 

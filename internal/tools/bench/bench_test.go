@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -115,5 +116,26 @@ func TestHistogram(t *testing.T) {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("SVG lacks %q", want)
 		}
+	}
+}
+
+func TestMQTTConnect(t *testing.T) {
+	p := mqttConnect("idle-7", 2*time.Second)
+	want := []byte{0x10, 18, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 2, 0, 6, 'i', 'd', 'l', 'e', '-', '7'}
+	if !bytes.Equal(p, want) {
+		t.Errorf("mqttConnect = % x, want % x", p, want)
+	}
+	if p := mqttConnect("x", 1500*time.Millisecond); p[10] != 0 || p[11] != 2 {
+		t.Errorf("keepalive 1.5 s encoded as %d s, want 2 (rounded up)", int(p[10])<<8|int(p[11]))
+	}
+}
+
+func TestProcUsage(t *testing.T) {
+	cpu, rss, err := procUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss <= 0 || cpu < 0 {
+		t.Errorf("procUsage(self) = %v, %d", cpu, rss)
 	}
 }

@@ -52,6 +52,11 @@ type Config struct {
 	// "throughput", "scale" (3, 4 and 5). For profiling one of them.
 	Only []string
 
+	// Mosquitto is the mosquitto binary of the second MQTT baseline; ""
+	// finds it on the PATH or in /usr/sbin. If there is none, or the file
+	// named does not exist, that baseline is skipped with a line saying so.
+	Mosquitto string
+
 	// NewFarm starts the farm the nodes run in; nil means in this
 	// process (NewLocalFarm).
 	NewFarm func(ctx context.Context) (Farm, error)

@@ -72,6 +72,10 @@ type HoldSpec struct {
 	Keepalive time.Duration `json:"keepalive"` // send "\n" this often; 0 never
 	Reconnect time.Duration `json:"reconnect"` // after EOF, wait this and connect again; 0 never
 	PerIP     int           `json:"per_ip"`
+	// MQTT makes them idle MQTT 3.1.1 clients: each sends CONNECT (the
+	// keepalive rounded up to whole seconds) and waits for its CONNACK,
+	// and its keepalive is a PINGREQ, not "\n".
+	MQTT bool `json:"mqtt,omitempty"`
 }
 
 // Response is a farm's answer.

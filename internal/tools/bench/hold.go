@@ -30,8 +30,12 @@ func holdRaw(ctx context.Context, spec HoldSpec) (*rawHold, error) {
 	for i := range h.conns {
 		h.conns[i] = &heldConn{}
 	}
-	err := dialAll(ctx, spec.N, spec.Addr, spec.PerIP, func(i int, c net.Conn) {
+	err := dialAll(ctx, spec.N, spec.Addr, spec.PerIP, func(i int, c net.Conn) error {
 		h.conns[i].conn = c
+		if spec.MQTT {
+			return mqttHandshake(c, "idle-"+strconv.Itoa(i), spec.Keepalive)
+		}
+		return nil
 	})
 	if err != nil {
 		for _, hc := range h.conns {
@@ -54,7 +58,11 @@ func (h *rawHold) run(i int, hc *heldConn, spec HoldSpec) {
 	defer h.wg.Done()
 	if spec.Keepalive > 0 {
 		hc.mu.Lock()
-		hc.ka = time.AfterFunc(spec.Keepalive, func() { hc.keepalive(spec.Keepalive) })
+		ka := []byte("\n")
+		if spec.MQTT {
+			ka = mqttPingReq
+		}
+		hc.ka = time.AfterFunc(spec.Keepalive, func() { hc.keepalive(spec.Keepalive, ka) })
 		hc.mu.Unlock()
 	}
 	defer func() {
@@ -128,11 +136,11 @@ func (h *rawHold) run(i int, hc *heldConn, spec HoldSpec) {
 	}
 }
 
-func (hc *heldConn) keepalive(every time.Duration) {
+func (hc *heldConn) keepalive(every time.Duration, ka []byte) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	if hc.conn != nil {
-		hc.conn.Write([]byte("\n"))
+		hc.conn.Write(ka)
 	}
 	if hc.ka != nil {
 		hc.ka.Reset(every)

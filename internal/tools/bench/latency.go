@@ -29,6 +29,14 @@ func (r *runner) latency(ctx context.Context) error {
 		return err
 	}
 	defer bk.close()
+	var mq *mosquitto
+	if !r.res.MosquittoSkipped {
+		if mq, err = startMosquitto(ctx, r.mosquittoBin); err != nil {
+			return err
+		}
+		defer mq.close()
+		r.res.Mosquitto = mq.version
+	}
 	_, err = r.do(ctx, Request{Op: "nodes.start", Nodes: &NodesSpec{Addr: ts.addr(), N: 1, Timeout: cfg.Timeout, PerIP: cfg.PerIP}})
 	if err != nil {
 		return err
@@ -46,15 +54,21 @@ func (r *runner) latency(ctx context.Context) error {
 		l.Mode = "wait"
 		return l
 	}
-	var raw, qos, mqtt []int64
-	series := []struct {
+	var raw, qos, mqtt, mosq []int64
+	type serie struct {
 		name string
 		req  func(count int, measured bool) Request
 		into *[]int64
-	}{
+	}
+	series := []serie{
 		{"raw TCP echo", func(n int, m bool) Request { return Request{Op: "raw.run", Load: load(echo.addr(), n, m)} }, &raw},
 		{"Tether qos write", func(n int, m bool) Request { return Request{Op: "nodes.write", Load: tload(n, m)} }, &qos},
-		{"MQTT QoS 1 publish", func(n int, m bool) Request { return Request{Op: "mqtt.run", Load: load(bk.addr, n, m)} }, &mqtt},
+		{"MQTT QoS 1 publish via mochi-mqtt", func(n int, m bool) Request { return Request{Op: "mqtt.run", Load: load(bk.addr, n, m)} }, &mqtt},
+	}
+	names := "raw TCP echo, Tether qos write, MQTT QoS 1 (mochi-mqtt + Paho)"
+	if mq != nil {
+		series = append(series, serie{"MQTT QoS 1 publish via mosquitto", func(n int, m bool) Request { return Request{Op: "mqtt.run", Load: load(mq.addr, n, m)} }, &mosq})
+		names += ", MQTT QoS 1 (mosquitto + Paho)"
 	}
 	rounds := min(latencyRounds, max(cfg.Samples/50, 1))
 	warm := max(cfg.Samples/10, 50)
@@ -68,7 +82,7 @@ func (r *runner) latency(ctx context.Context) error {
 		if i == rounds-1 {
 			n = cfg.Samples - i*(cfg.Samples/rounds)
 		}
-		r.progress("latency: round %d of %d: %d round trips each of raw TCP echo, Tether qos write, MQTT QoS 1 (mochi-mqtt + Paho)", i+1, rounds, n)
+		r.progress("latency: round %d of %d: %d round trips each of %s", i+1, rounds, n, names)
 		for _, s := range series {
 			resp, err := r.do(ctx, s.req(n, true))
 			if err != nil {
@@ -82,11 +96,17 @@ func (r *runner) latency(ctx context.Context) error {
 	l.RawOneWay = r.dist("raw TCP one-way", echo.oneWay.take())
 	l.QosRTT = r.dist("Tether qos round trip", qos)
 	l.QosOneWay = r.dist("Tether one-way", ts.oneWay.take())
-	l.MQTTQoS1 = r.dist("MQTT QoS 1", mqtt)
+	l.MQTTQoS1 = r.dist("MQTT QoS 1, mochi-mqtt", mqtt)
 	if l.QosRTT.N != cfg.Samples || l.RawEcho.N != cfg.Samples || l.MQTTQoS1.N != cfg.Samples {
 		return fmt.Errorf("round trips: raw %d, Tether %d, MQTT %d, want %d each", l.RawEcho.N, l.QosRTT.N, l.MQTTQoS1.N, cfg.Samples)
 	}
-	r.progress("latency p50: raw echo %.1f µs, Tether qos %.1f µs, MQTT QoS 1 %.1f µs", l.RawEcho.P50, l.QosRTT.P50, l.MQTTQoS1.P50)
+	if mq != nil {
+		l.Mosquitto = r.dist("MQTT QoS 1, mosquitto", mosq)
+		if l.Mosquitto.N != cfg.Samples {
+			return fmt.Errorf("round trips: mosquitto %d, want %d", l.Mosquitto.N, cfg.Samples)
+		}
+	}
+	r.progress("latency p50: raw echo %.1f µs, Tether qos %.1f µs, MQTT QoS 1 %.1f µs via mochi-mqtt, %.1f µs via mosquitto", l.RawEcho.P50, l.QosRTT.P50, l.MQTTQoS1.P50, l.Mosquitto.P50)
 	return nil
 }
 

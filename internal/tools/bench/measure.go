@@ -81,6 +81,16 @@ type Dist struct {
 	P99  float64 `json:"p99_us"`
 	Max  float64 `json:"max_us"`
 	Mean float64 `json:"mean_us"`
+	// P50Ratio and P99Ratio are P50 and P99 over those of the raw TCP
+	// baseline (the echo for round trips, the raw one-way for one-way).
+	P50Ratio float64 `json:"p50_us_ratio,omitempty"`
+	P99Ratio float64 `json:"p99_us_ratio,omitempty"`
+}
+
+// against sets d's ratios to the raw baseline.
+func (d *Dist) against(raw Dist) {
+	d.P50Ratio = div(d.P50, raw.P50)
+	d.P99Ratio = div(d.P99, raw.P99)
 }
 
 // distOf summarises samples in nanoseconds; it sorts them.

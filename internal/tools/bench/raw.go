@@ -15,7 +15,10 @@ import (
 // "window"; 1 is lock-step, which gives round-trip samples).
 func rawRun(ctx context.Context, spec LoadSpec) (Response, error) {
 	conns := make([]net.Conn, max(spec.Conns, 1))
-	if err := dialAll(ctx, len(conns), spec.Addr, spec.PerIP, func(i int, c net.Conn) { conns[i] = c }); err != nil {
+	if err := dialAll(ctx, len(conns), spec.Addr, spec.PerIP, func(i int, c net.Conn) error {
+		conns[i] = c
+		return nil
+	}); err != nil {
 		closeAll(conns)
 		return Response{}, err
 	}
@@ -199,8 +202,9 @@ loop:
 }
 
 // dialAll opens n connections to addr in parallel, spreading source
-// addresses perIP each (0: all from the default address).
-func dialAll(ctx context.Context, n int, addr string, perIP int, got func(int, net.Conn)) error {
+// addresses perIP each (0: all from the default address), and gives each
+// to got, whose error fails the whole.
+func dialAll(ctx context.Context, n int, addr string, perIP int, got func(int, net.Conn) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -224,7 +228,11 @@ func dialAll(ctx context.Context, n int, addr string, perIP int, got func(int, n
 				mu.Unlock()
 				return
 			}
-			got(i, c)
+			if err := got(i, c); err != nil {
+				mu.Lock()
+				first = cmp(first, err)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()

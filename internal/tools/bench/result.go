@@ -19,6 +19,29 @@ type Result struct {
 	StormSeconds         float64 `json:"storm_seconds"`
 	AggregateQosMsgsPerS float64 `json:"aggregate_qos_msgs_per_s"`
 
+	// The second MQTT baseline, mosquitto (empty when it is not
+	// installed): its publish→PUBACK p50, and its QoS 1 lock-step
+	// throughput (one publish awaiting its PUBACK at a time).
+	MosquittoQoS1P50Us    float64 `json:"mosquitto_qos1_p50_us,omitempty"`
+	MosquittoQoS1MsgsPerS float64 `json:"mosquitto_qos1_msgs_per_s,omitempty"`
+	// Mosquitto is mosquitto's version, or why its baseline was skipped.
+	Mosquitto        string `json:"mosquitto"`
+	MosquittoSkipped bool   `json:"mosquitto_skipped,omitempty"`
+
+	// Each figure above as a ratio to its raw TCP baseline of the same
+	// run (raw echo p50 and p99; raw lock-step echo; the raw idle
+	// connection with its goroutine; the raw keepalive echo; the raw
+	// reconnect storm): these compare across machines.
+	QosRTTP50Ratio             float64 `json:"qos_rtt_p50_us_ratio"`
+	QosRTTP99Ratio             float64 `json:"qos_rtt_p99_us_ratio"`
+	MQTTQoS1P50Ratio           float64 `json:"mqtt_qos1_p50_us_ratio"`
+	MosquittoQoS1P50Ratio      float64 `json:"mosquitto_qos1_p50_us_ratio,omitempty"`
+	MosquittoQoS1MsgsPerSRatio float64 `json:"mosquitto_qos1_msgs_per_s_ratio,omitempty"`
+	IdleBytesPerNodeRatio      float64 `json:"idle_bytes_per_node_ratio"`
+	IdleCPUPercentRatio        float64 `json:"idle_cpu_percent_ratio"`
+	StormSecondsRatio          float64 `json:"storm_seconds_ratio"`
+	AggregateQosMsgsPerSRatio  float64 `json:"aggregate_qos_msgs_per_s_ratio"`
+
 	Nodes      string    `json:"nodes_mode"` // where the nodes ran: in-process or subprocess
 	ServerOnly bool      `json:"server_only"`
 	Quick      bool      `json:"quick"`
@@ -49,11 +72,12 @@ type Machine struct {
 
 // Latency holds the latency distributions of scenario 1.
 type Latency struct {
-	RawEcho   Dist `json:"raw_echo_rtt"`  // TCP line echo, client-side round trip
-	RawOneWay Dist `json:"raw_one_way"`   // TCP line, write to server read
-	QosRTT    Dist `json:"qos_rtt"`       // Tether qos Write until its ACK
-	QosOneWay Dist `json:"qos_one_way"`   // Tether Write to the server's delivery
-	MQTTQoS1  Dist `json:"mqtt_qos1_rtt"` // Paho publish QoS 1 until PUBACK
+	RawEcho   Dist `json:"raw_echo_rtt"`       // TCP line echo, client-side round trip
+	RawOneWay Dist `json:"raw_one_way"`        // TCP line, write to server read
+	QosRTT    Dist `json:"qos_rtt"`            // Tether qos Write until its ACK
+	QosOneWay Dist `json:"qos_one_way"`        // Tether Write to the server's delivery
+	MQTTQoS1  Dist `json:"mqtt_qos1_rtt"`      // Paho publish QoS 1 until PUBACK (mochi-mqtt)
+	Mosquitto Dist `json:"mosquitto_qos1_rtt"` // the same against mosquitto
 }
 
 // Rate is one throughput figure and its baselines, in messages per
@@ -63,13 +87,15 @@ type Rate struct {
 	Key       string     `json:"key"`
 	Conns     int        `json:"conns"`
 	Tether    float64    `json:"msgs_per_s"`
-	Baselines []Baseline `json:"baselines"`
+	Ratio     float64    `json:"msgs_per_s_ratio"` // Tether / the raw TCP baseline
+	Baselines []Baseline `json:"baselines"`        // the raw TCP one first
 }
 
 // Baseline is a figure measured the same way on another stack.
 type Baseline struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
+	Ratio float64 `json:"ratio"` // Value / the raw TCP baseline
 }
 
 // ScalePoint holds scenarios 3 and 4 at one number of nodes.
@@ -111,6 +137,32 @@ type ScalePoint struct {
 	// retransmission, 1 s or more.
 	StormListenDrops    int64 `json:"storm_listen_drops"`
 	RawStormListenDrops int64 `json:"raw_storm_listen_drops"`
+
+	// The same N idle MQTT clients on mosquitto, each sending a PINGREQ
+	// every MosquittoKeepaliveMs (their keepalive, T rounded up to whole
+	// seconds): mosquitto's RSS per client and CPU, from /proc.
+	MosquittoKeepaliveMs   int64   `json:"mosquitto_keepalive_ms,omitempty"`
+	MosquittoRSSPerNode    float64 `json:"mosquitto_rss_bytes_per_node,omitempty"`
+	MosquittoCPUPercent    float64 `json:"mosquitto_cpu_percent,omitempty"`
+	MosquittoCPUSeconds    float64 `json:"mosquitto_cpu_window_seconds,omitempty"`
+	MosquittoIdleConnected int     `json:"mosquitto_clients,omitempty"`
+
+	// Ratios to the raw TCP baseline at the same N.
+	BytesPerNodeRatio        float64 `json:"bytes_per_node_ratio"`
+	RSSPerNodeRatio          float64 `json:"rss_bytes_per_node_ratio"`
+	IdleCPURatio             float64 `json:"idle_cpu_percent_ratio"`
+	StormRatio               float64 `json:"storm_seconds_ratio"`
+	MosquittoRSSPerNodeRatio float64 `json:"mosquitto_rss_bytes_per_node_ratio,omitempty"`
+	MosquittoCPURatio        float64 `json:"mosquitto_cpu_percent_ratio,omitempty"`
+}
+
+// div is a / b, or 0 when either is not positive (a figure below noise,
+// or not measured).
+func div(a, b float64) float64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // JSON returns the result as indented JSON.

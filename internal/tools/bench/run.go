@@ -16,6 +16,8 @@ type runner struct {
 	farm  Farm
 	res   *Result
 	start time.Time
+
+	mosquittoBin string // "" when its baseline is skipped
 }
 
 // Run runs every scenario and returns the figures. It fails if a
@@ -54,6 +56,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.res.Nodes = farm.Mode()
 	r.res.ServerOnly = farm.Mode() != "in-process"
 	r.progress("nodes run %s; T = %v; file limit %d", farm.Mode(), cfg.Timeout, limit)
+	if bin, merr := mosquittoPath(cfg.Mosquitto); merr != nil {
+		r.res.Mosquitto, r.res.MosquittoSkipped = "skipped: "+merr.Error(), true
+		r.progress("mosquitto baseline SKIPPED: %v", merr)
+	} else {
+		r.mosquittoBin, r.res.Mosquitto = bin, "installed"
+	}
 	// Sockets per process: the server's, plus the nodes' when in-process.
 	need := uint64(maxN + 256)
 	if !r.res.ServerOnly {
@@ -121,10 +129,32 @@ func (r *runner) headline() {
 	res.StormNodes = big.N
 	res.StormSeconds = big.StormSeconds
 	for _, t := range res.Throughput {
-		if t.Key == "aggregate_qos" {
+		switch t.Key {
+		case "aggregate_qos":
 			res.AggregateQosMsgsPerS = t.Tether
+			res.AggregateQosMsgsPerSRatio = t.Ratio
+		case "one_wait":
+			for _, b := range t.Baselines {
+				if strings.HasPrefix(b.Name, mosquittoName) {
+					res.MosquittoQoS1MsgsPerS = b.Value
+					res.MosquittoQoS1MsgsPerSRatio = b.Ratio
+				}
+			}
 		}
 	}
+	l := &res.Latency
+	l.QosRTT.against(l.RawEcho)
+	l.MQTTQoS1.against(l.RawEcho)
+	l.Mosquitto.against(l.RawEcho)
+	l.QosOneWay.against(l.RawOneWay)
+	res.MosquittoQoS1P50Us = l.Mosquitto.P50
+	res.QosRTTP50Ratio = l.QosRTT.P50Ratio
+	res.QosRTTP99Ratio = l.QosRTT.P99Ratio
+	res.MQTTQoS1P50Ratio = l.MQTTQoS1.P50Ratio
+	res.MosquittoQoS1P50Ratio = l.Mosquitto.P50Ratio
+	res.IdleBytesPerNodeRatio = big.BytesPerNodeRatio
+	res.IdleCPUPercentRatio = big.IdleCPURatio
+	res.StormSecondsRatio = big.StormRatio
 }
 
 // progress prints one line of progress.

@@ -14,12 +14,23 @@ func (r *runner) scale(ctx context.Context, n int) (ScalePoint, error) {
 	if err := r.rawIdle(ctx, &p); err != nil {
 		return p, fmt.Errorf("raw baseline: %w", err)
 	}
+	if !r.res.MosquittoSkipped {
+		if err := r.mosquittoIdle(ctx, &p); err != nil {
+			return p, fmt.Errorf("mosquitto baseline: %w", err)
+		}
+	}
 	if err := r.idle(ctx, &p); err != nil {
 		return p, err
 	}
 	if err := r.rawStorm(ctx, &p); err != nil {
 		return p, fmt.Errorf("raw storm: %w", err)
 	}
+	p.BytesPerNodeRatio = div(p.BytesPerNode, p.RawBytesPerNode)
+	p.RSSPerNodeRatio = div(p.RSSPerNode, p.RawRSSPerNode)
+	p.IdleCPURatio = div(p.IdleCPUPercent, p.RawCPUPercent)
+	p.StormRatio = div(p.StormSeconds, p.RawStormSeconds)
+	p.MosquittoRSSPerNodeRatio = div(p.MosquittoRSSPerNode, p.RawRSSPerNode)
+	p.MosquittoCPURatio = div(p.MosquittoCPUPercent, p.RawCPUPercent)
 	r.progress("scale %d: %.0f B/node (heap+stacks), RSS %.0f B/node, idle CPU %.1f%%, downs %d/%d, storm %.2f s (raw %.2f s)",
 		n, p.BytesPerNode, p.RSSPerNode, p.IdleCPUPercent, p.ServerDowns, p.NodeDowns, p.StormSeconds, p.RawStormSeconds)
 	return p, nil
@@ -167,7 +178,7 @@ func (r *runner) rawIdle(ctx context.Context, p *ScalePoint) error {
 	fn := float64(n)
 	p.RawBytesPerNode = float64(after.HeapAlloc-before.HeapAlloc+after.StackInuse-before.StackInuse) / fn
 	p.RawRSSPerNode = float64(after.RSS-before.RSS) / fn
-	window := min(max(cfg.Idle/4, min(cfg.Idle, time.Second)), 15*time.Second)
+	window := r.baselineWindow()
 	u0, s0 := cpuSplit()
 	w0 := time.Now()
 	if err := r.pause(ctx, "raw idle", window); err != nil {
@@ -178,6 +189,64 @@ func (r *runner) rawIdle(ctx context.Context, p *ScalePoint) error {
 	p.RawCPUPercent = 100 * (u1 - u0 + s1 - s0).Seconds() / wall
 	p.RawSysPercent = 100 * (s1 - s0).Seconds() / wall
 	return nil
+}
+
+// mosquittoIdle measures n idle MQTT clients on mosquitto, each with a
+// keepalive of T (rounded up to whole seconds): what the C broker spends
+// per idle client, in memory (RSS) and CPU, read from /proc.
+func (r *runner) mosquittoIdle(ctx context.Context, p *ScalePoint) error {
+	cfg, n := r.cfg, p.N
+	mq, err := startMosquitto(ctx, r.mosquittoBin)
+	if err != nil {
+		return err
+	}
+	defer mq.close()
+	r.res.Mosquitto = mq.version
+	if err := r.pause(ctx, "settle", r.settle()); err != nil {
+		return err
+	}
+	_, rss0, err := mq.usage()
+	if err != nil {
+		return err
+	}
+	ka := max(cfg.Timeout.Round(time.Second), time.Second)
+	r.progress("scale %d: mosquitto baseline, %d idle MQTT clients, keepalive %v", n, n, ka)
+	_, err = r.do(ctx, Request{Op: "raw.hold", Hold: &HoldSpec{Addr: mq.addr, N: n, Keepalive: ka, PerIP: cfg.PerIP, MQTT: true}})
+	if err != nil {
+		return err
+	}
+	defer r.do(context.WithoutCancel(ctx), Request{Op: "raw.release"})
+	if err := r.pause(ctx, "settle", r.settle()); err != nil {
+		return err
+	}
+	cpu0, rss1, err := mq.usage()
+	if err != nil {
+		return err
+	}
+	window := r.baselineWindow()
+	w0 := time.Now()
+	if err := r.pause(ctx, "mosquitto idle", window); err != nil {
+		return err
+	}
+	cpu1, _, err := mq.usage()
+	if err != nil {
+		return err
+	}
+	wall := time.Since(w0).Seconds()
+	p.MosquittoKeepaliveMs = ka.Milliseconds()
+	p.MosquittoIdleConnected = n
+	p.MosquittoRSSPerNode = float64(rss1-rss0) / float64(n)
+	p.MosquittoCPUPercent = 100 * (cpu1 - cpu0).Seconds() / wall
+	p.MosquittoCPUSeconds = wall
+	return nil
+}
+
+// baselineWindow is how long a baseline's idle CPU is read: a quarter of
+// the idle window, at least a second (or the whole window if shorter),
+// at most 15 s.
+func (r *runner) baselineWindow() time.Duration {
+	idle := r.cfg.Idle
+	return min(max(idle/4, min(idle, time.Second)), 15*time.Second)
 }
 
 // rawStorm restarts an echo server under n raw connections that

@@ -66,30 +66,65 @@ func (r *runner) throughput(ctx context.Context) error {
 		return err
 	}
 
-	// MQTT QoS 1, counted by the clients (PUBACKs received).
+	// MQTT QoS 1, counted by the clients (PUBACKs received): mochi-mqtt,
+	// then mosquitto.
 	bk, err := startBroker(cfg.Logger)
 	if err != nil {
 		return err
 	}
-	for _, b := range []struct{ i, workers int }{{1, 1}, {2, w}} {
-		name := "MQTT QoS 1, lock-step"
-		if b.workers > 1 {
-			name = fmt.Sprintf("MQTT QoS 1, %d publishers", b.workers)
-		}
-		r.progress("throughput: %s, %v", name, cfg.Duration)
-		spec := LoadSpec{Addr: bk.addr, Conns: 1, Workers: b.workers, Duration: cfg.Duration, Size: cfg.Size}
-		var resp Response
-		if resp, err = r.do(ctx, Request{Op: "mqtt.run", Load: &spec}); err != nil {
-			break
-		}
-		v := float64(resp.Count) / time.Duration(resp.Elapsed).Seconds()
-		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v})
-	}
+	err = r.mqttRates(ctx, rates, "MQTT QoS 1 via mochi-mqtt", bk.addr)
 	bk.close()
 	if err != nil {
 		return err
 	}
+	if !r.res.MosquittoSkipped {
+		mq, err := startMosquitto(ctx, r.mosquittoBin)
+		if err != nil {
+			return err
+		}
+		r.res.Mosquitto = mq.version
+		err = r.mqttRates(ctx, rates, mosquittoName, mq.addr)
+		mq.close()
+		if err != nil {
+			return err
+		}
+	}
+	for i := range rates {
+		q := &rates[i]
+		if len(q.Baselines) == 0 {
+			continue
+		}
+		raw := q.Baselines[0].Value
+		q.Ratio = div(q.Tether, raw)
+		for j := range q.Baselines {
+			q.Baselines[j].Ratio = div(q.Baselines[j].Value, raw)
+		}
+	}
 	r.res.Throughput = rates
+	return nil
+}
+
+// mosquittoName starts the names of mosquitto's figures.
+const mosquittoName = "MQTT QoS 1 via mosquitto"
+
+// mqttRates measures an MQTT broker at addr lock-step and with as many
+// publishers as Config.Writers, as baselines of rates 1 and 2.
+func (r *runner) mqttRates(ctx context.Context, rates []Rate, broker, addr string) error {
+	cfg := r.cfg
+	for _, b := range []struct{ i, workers int }{{1, 1}, {2, cfg.Writers}} {
+		name := broker + ", lock-step"
+		if b.workers > 1 {
+			name = fmt.Sprintf("%s, %d publishers", broker, b.workers)
+		}
+		r.progress("throughput: %s, %v", name, cfg.Duration)
+		spec := LoadSpec{Addr: addr, Conns: 1, Workers: b.workers, Duration: cfg.Duration, Size: cfg.Size}
+		resp, err := r.do(ctx, Request{Op: "mqtt.run", Load: &spec})
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		v := float64(resp.Count) / time.Duration(resp.Elapsed).Seconds()
+		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v})
+	}
 	return nil
 }
 

@@ -326,8 +326,10 @@ func TestApprovalInBrowser(t *testing.T) {
 	if got, err := chromedp.Run(wctx, chromedp.Text(chromedp.CSS("#pending-count"))); err != nil || got != "(2)" {
 		t.Errorf("pending count shows %q, %v; want (2)", got, err)
 	}
-	if n, err := chromedp.Run(wctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-node="n1"] button.forget').length`)); err != nil || n != 0 {
-		t.Errorf("an up node offers forget (%d, %v)", n, err)
+	// (One snapshot: on a loaded machine n1 may go down for a moment, and
+	// then it does offer forget.)
+	if n, err := chromedp.Run(wctx, chromedp.Evaluate[int](`document.querySelectorAll('#nodes tr[data-state="up"] button.forget').length`)); err != nil || n != 0 {
+		t.Errorf("%d up nodes offer forget (%v)", n, err)
 	}
 
 	run("approve newbie",

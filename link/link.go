@@ -51,6 +51,7 @@ type Link struct {
 	rq        []string    // received, not yet read; rq[rqHead:] are unread
 	rqHead    int
 	rqDefer   []deferredAck // the last len(rqDefer) lines of rq, not yet ACKed
+	owed      []uint8       // deferred ACKs that fell due with no live socket
 	rqChanged notify.Broadcast
 	rqRoom    notify.Broadcast // ReadLine made room
 	lastKA    time.Time        // last keepalive received, zero after other lines

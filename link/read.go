@@ -62,15 +62,38 @@ func (l *Link) promote() bool {
 	for len(l.rqDefer) > 0 && len(l.rq)-l.rqHead-len(l.rqDefer) < l.cfg.RecvQueue {
 		d := l.rqDefer[0]
 		l.rqDefer = l.rqDefer[1:]
-		if s := l.sess; !d.stale && s != nil && !s.dead {
+		if d.stale {
+			continue
+		}
+		if s := l.sess; s != nil && !s.dead {
 			s.ack(d.id)
 			queued = true
+		} else {
+			// No socket to carry it: it goes out on the next one. A
+			// legacy peer does not repeat a qos=false message, and holds
+			// its next qos+wait write until the ACK comes.
+			l.owed = append(l.owed, d.id)
 		}
 	}
 	if len(l.rqDefer) == 0 {
 		l.rqDefer = nil
 	}
 	return queued
+}
+
+// payOwed queues the ACKs owed since an earlier socket (see promote),
+// once the first line has arrived on this one: not within a greeting,
+// and not after the peer's new 00 has shown that it restarted (receive
+// drops them then). l.mu is held.
+func (s *session) payOwed() {
+	if s.dead || len(s.l.owed) == 0 {
+		return
+	}
+	s.l.log.Debug("deferred ACKs owed since an earlier socket", "node", s.l.cfg.ID, "acks", len(s.l.owed))
+	for _, id := range s.l.owed {
+		s.ack(id)
+	}
+	s.l.owed = nil
 }
 
 // deferred reports whether message id waits in the queue for its ACK.
@@ -133,6 +156,7 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 			for i := range l.rqDefer { // the old life's ids name nothing now
 				l.rqDefer[i].stale = true
 			}
+			l.owed = nil
 		}
 		l.rq = append(l.rq, string(p))
 		l.rqChanged.Notify()

@@ -244,6 +244,7 @@ func (s *session) readLoop() error {
 		if err != nil {
 			return readError(err)
 		}
+		wasFirst := first
 		if first {
 			first = false
 			if l.cfg.UpOnFirstLine {
@@ -256,6 +257,11 @@ func (s *session) readLoop() error {
 			}
 		}
 		s.handle(line)
+		if wasFirst {
+			l.mu.Lock()
+			s.payOwed() // the batch's flush below writes them
+			l.mu.Unlock()
+		}
 		if !lr.HasLine() { // the batch is done: its ACKs go out at once
 			l.mu.Lock()
 			l.unlockFlush(s)

@@ -84,7 +84,7 @@ func TestClientLegacyServerQoS(t *testing.T) {
 	}
 	settle(ctx, t, r.events, r.up, "c", r.down, "s", n)
 
-	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.C2S, id: r.id, t: T})
+	rep := checkWire(t, r.rec.transcript(t), wireSpec{stalled: r.rec.stalled, ours: legacy.C2S, id: r.id, t: T})
 	t.Logf("our client: %v", rep)
 	st := r.cl.Stats()
 	t.Logf("our client's link: %d connects, %d sent, %d repeats, %d received, %d duplicates", st.Connects, st.Sent, st.Repeats, st.Received, st.Duplicates)
@@ -154,7 +154,7 @@ func TestClientLegacyServerNoWait(t *testing.T) {
 	r.up.verify(t, "cq", m)
 	r.down.verify(t, "sq", m)
 
-	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.C2S, id: r.id, t: T})
+	rep := checkWire(t, r.rec.transcript(t), wireSpec{stalled: r.rec.stalled, ours: legacy.C2S, id: r.id, t: T})
 	t.Logf("our client: %v", rep)
 	if rep.maxInFlight > link.DefaultMaxInFlight {
 		t.Errorf("%d of our ids in flight at once, more than link.DefaultMaxInFlight (%d)", rep.maxInFlight, link.DefaultMaxInFlight)
@@ -203,7 +203,7 @@ func TestClientLegacyServerRestart(t *testing.T) {
 		r.up.verify(t, cs, n)
 		r.down.verify(t, ss, n)
 	}
-	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.C2S, id: r.id, t: T, newLife: lives})
+	rep := checkWire(t, r.rec.transcript(t), wireSpec{stalled: r.rec.stalled, ours: legacy.C2S, id: r.id, t: T, newLife: lives})
 	t.Logf("our client: %v", rep)
 	if got := r.lc.NConns(); got != 3 {
 		t.Errorf("legacy server saw %d sockets, want 3", got)

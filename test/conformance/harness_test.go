@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/harness/lagprobe"
 	"github.com/tether-iot/tether/internal/harness/legacy"
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
@@ -290,7 +291,15 @@ func legacyServer(t *testing.T) *legacy.Server {
 // format of testdata/transcripts.
 type recording struct {
 	*faultnet.Proxy
-	f *os.File
+	f     *os.File
+	probe *lagprobe.Probe // the process's stalls while it records
+}
+
+// stalled says how long the process was stalled between two times of the
+// transcript (for wireSpec.stalled).
+func (r *recording) stalled(from, to float64) time.Duration {
+	at := func(s float64) time.Time { return r.Started().Add(time.Duration(s * float64(time.Second))) }
+	return r.probe.Stalled(at(from), at(to))
 }
 
 // record starts a recording proxy in front of target; filter may be nil.
@@ -310,7 +319,7 @@ func record(t *testing.T, target string, filter func(faultnet.Dir, int, []byte) 
 		f.Close()
 		t.Fatal(err)
 	}
-	r := &recording{Proxy: p, f: f}
+	r := &recording{Proxy: p, f: f, probe: lagprobe.New(t)}
 	t.Cleanup(func() {
 		p.Close()
 		f.Close()

@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/internal/harness/lagprobe"
 	"github.com/tether-iot/tether/internal/harness/legacy"
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
@@ -104,14 +107,26 @@ func withoutFirst(evs []legacy.Event, c int, dir string) ([]legacy.Event, string
 
 // collectAcks reads the other side's lines until it has seen the ACKs of
 // want, in order; every line must be a keepalive or the next ACK.
-func collectAcks(ctx context.Context, t *testing.T, p *rawPeer, c int, want []int) {
-	t.Helper()
+func collectAcks(ctx context.Context, p *rawPeer, c int, want []int) error {
 	for i, id := range want {
-		l := p.parsed(ctx)
+		var l legacy.Line
+		for {
+			s, err := p.next(ctx)
+			if err != nil {
+				return fmt.Errorf("conn %d: waiting for the ACK of %02x: %w", c, id, err)
+			}
+			if l, err = legacy.ParseLine(s); err != nil {
+				return fmt.Errorf("conn %d: malformed line %q: %w", c, s, err)
+			}
+			if l.Kind != legacy.Keepalive {
+				break
+			}
+		}
 		if l.Kind != legacy.Ack || l.ID != id {
-			t.Fatalf("conn %d: line %d: got %v %02x %q, want the ACK of %02x", c, i, l.Kind, l.ID, l.Payload, id)
+			return fmt.Errorf("conn %d: line %d: got %v %02x %q, want the ACK of %02x", c, i, l.Kind, l.ID, l.Payload, id)
 		}
 	}
+	return nil
 }
 
 // drain returns every line already received by l.
@@ -165,65 +180,156 @@ func checkDelivered(t *testing.T, got, want []string) {
 // server's sockets hide their TCP state here (opaqueConn), as on a system
 // without TCP_INFO, so that our server decides as it would have on the
 // recorded path: by the horizon.
+//
+// No replayed silence comes near replayT, so our server never times out
+// on its own: if it does, the replay ran late, and it is void only if the
+// process was measurably stalled for that long (see replayAttempts).
 func TestReplayServer(t *testing.T) {
 	t.Parallel()
 	for name, evs := range transcripts(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t)
-			rec := analyse(t, evs, legacy.C2S)
-			srv := startServerOn(t, server.Config{Timeout: replayT, RecvQueue: 1000}, true)
-			var sl *link.Link
-			for k, c := range legacy.Conns(evs) {
-				p := dialRaw(ctx, t, srv.addr)
-				p.send(rec.id + "\n")
-				if _, err := p.next(ctx); err != nil { // our server's first line
-					t.Fatal(err)
-				}
-				if sl == nil {
-					var err error
-					if sl, err = srv.Node(ctx, rec.id); err != nil {
-						t.Fatal(err)
-					}
-				}
-				rest, after := withoutFirst(evs, c, legacy.C2S)
-				if after != "" {
-					p.send(after)
-				}
-				if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, rest, c, legacy.C2S); err != nil {
-					t.Fatal(err)
-				}
-				collectAcks(ctx, t, p, c, rec.acks[c])
-				p.conn.Close()
-				if err := srv.events.waitDown(ctx, k+1); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got := drain(ctx, t, sl)
-			checkDelivered(t, got, rec.payloads)
-			st := sl.Stats()
-			if st.Malformed+st.TooLong+st.NotUTF8+st.PeerRestarts+st.Refused != 0 {
-				t.Errorf("stats: %d malformed, %d too long, %d not UTF-8, %d restarts, %d refused; want none", st.Malformed, st.TooLong, st.NotUTF8, st.PeerRestarts, st.Refused)
-			}
-			t.Logf("%d connections, %d messages read, %d duplicates ACKed and dropped", len(legacy.Conns(evs)), len(got), st.Duplicates)
-			switch name {
-			case "mid0-c2s":
-				if n := countPrefix(got, "[0, "); n != 1 {
-					t.Errorf("message 00 read %d times, want once", n)
-				}
-				if st.Duplicates == 0 {
-					t.Error("the repeat of 00 was not counted as a duplicate")
-				}
-			case "partial-line":
-				if n := countPrefix(got, "[7, "); n != 1 {
-					t.Errorf("message 07 read %d times, want once", n)
-				}
-				if frag := rec.partial[1]; frag == "" || slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, frag[2:]+"07") }) {
-					t.Errorf("connection 1's fragment %q was glued onto a later line", frag)
-				}
-			}
+			replayAttempts(t, evs, legacy.C2S, func(ctx context.Context, probe *lagprobe.Probe) *voidReplay {
+				return replayServerOnce(ctx, t, name, evs, probe)
+			})
 		})
 	}
+}
+
+func replayServerOnce(ctx context.Context, t *testing.T, name string, evs []legacy.Event, probe *lagprobe.Probe) *voidReplay {
+	rec := analyse(t, evs, legacy.C2S)
+	srv := startServerOn(t, server.Config{Timeout: replayT, RecvQueue: 1000}, true)
+	void := func() *voidReplay { return timedOut(srv.events, probe, evs, legacy.C2S) }
+	var sl *link.Link
+	for k, c := range legacy.Conns(evs) {
+		p := dialRaw(ctx, t, srv.addr)
+		p.send(rec.id + "\n")
+		if _, err := p.next(ctx); err != nil { // our server's first line
+			return voidOr(t, void(), err)
+		}
+		if sl == nil {
+			var err error
+			if sl, err = srv.Node(ctx, rec.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rest, after := withoutFirst(evs, c, legacy.C2S)
+		if after != "" {
+			p.send(after)
+		}
+		if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, rest, c, legacy.C2S); err != nil {
+			return voidOr(t, void(), err)
+		}
+		if err := collectAcks(ctx, p, c, rec.acks[c]); err != nil {
+			return voidOr(t, void(), err)
+		}
+		p.conn.Close()
+		if err := srv.events.waitDown(ctx, k+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := void(); v != nil {
+		return v
+	}
+	got := drain(ctx, t, sl)
+	checkDelivered(t, got, rec.payloads)
+	st := sl.Stats()
+	if st.Malformed+st.TooLong+st.NotUTF8+st.PeerRestarts+st.Refused != 0 {
+		t.Errorf("stats: %d malformed, %d too long, %d not UTF-8, %d restarts, %d refused; want none", st.Malformed, st.TooLong, st.NotUTF8, st.PeerRestarts, st.Refused)
+	}
+	t.Logf("%d connections, %d messages read, %d duplicates ACKed and dropped", len(legacy.Conns(evs)), len(got), st.Duplicates)
+	switch name {
+	case "mid0-c2s":
+		if n := countPrefix(got, "[0, "); n != 1 {
+			t.Errorf("message 00 read %d times, want once", n)
+		}
+		if st.Duplicates == 0 {
+			t.Error("the repeat of 00 was not counted as a duplicate")
+		}
+	case "partial-line":
+		if n := countPrefix(got, "[7, "); n != 1 {
+			t.Errorf("message 07 read %d times, want once", n)
+		}
+		if frag := rec.partial[1]; frag == "" || slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, frag[2:]+"07") }) {
+			t.Errorf("connection 1's fragment %q was glued onto a later line", frag)
+		}
+	}
+	return nil
+}
+
+// voidReplay says why a replay attempt proves nothing: our side timed
+// out, as it must after replayT of silence, and the process was stalled
+// long enough within that time to have made the replayer that late.
+type voidReplay struct {
+	at      time.Time
+	stalled time.Duration
+	need    time.Duration
+}
+
+func (v *voidReplay) String() string {
+	return fmt.Sprintf("our side timed out at %s; the process was stalled %v within the T before (more than the %v of T no replayed silence uses)",
+		v.at.Format("15:04:05.000"), v.stalled.Round(time.Millisecond), v.need.Round(time.Millisecond))
+}
+
+// replayAttempts runs a replay until an attempt is not void, at most
+// maxReplays times. An attempt is void only when our side timed out and
+// the probe shows why (see timedOut); any other failure fails the test.
+func replayAttempts(t *testing.T, evs []legacy.Event, dir string, once func(context.Context, *lagprobe.Probe) *voidReplay) {
+	t.Helper()
+	const maxReplays = 5
+	for try := 1; ; try++ {
+		ctx := testCtx(t)
+		v := once(ctx, lagprobe.New(t))
+		if v == nil {
+			return
+		}
+		if try == maxReplays {
+			t.Fatalf("attempt %d of %d void: %v", try, maxReplays, v)
+		}
+		t.Logf("attempt %d void, replaying again: %v", try, v)
+	}
+}
+
+// timedOut returns a voidReplay if our side declared an outage for
+// silence (link.ErrTimeout) and the process was stalled, within the T
+// before, at least as long as T less the longest replayed silence: no
+// replay that ran on time lets our side time out. A timeout without such
+// a stall returns nil, and the attempt's failure stands.
+func timedOut(ev *events, probe *lagprobe.Probe, evs []legacy.Event, dir string) *voidReplay {
+	need := replayT - longestSilence(evs, dir)/replaySpeed
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, e := range ev.evs {
+		if e.Kind != link.Down || !errors.Is(e.Err, link.ErrTimeout) {
+			continue
+		}
+		if st := probe.MaxStalled(e.Time.Add(-replayT), e.Time, replayT); st >= need {
+			return &voidReplay{at: e.Time, stalled: st, need: need}
+		}
+	}
+	return nil
+}
+
+// longestSilence is the longest recorded gap between two chunks of one
+// connection in direction dir.
+func longestSilence(evs []legacy.Event, dir string) time.Duration {
+	var most time.Duration
+	for _, c := range legacy.Conns(evs) {
+		ch := legacy.Chunks(evs, c, dir)
+		for i := 1; i < len(ch); i++ {
+			most = max(most, time.Duration((ch[i].T-ch[i-1].T)*float64(time.Second)))
+		}
+	}
+	return most
+}
+
+// voidOr returns v if the attempt is void; otherwise err fails the test.
+func voidOr(t *testing.T, v *voidReplay, err error) *voidReplay {
+	t.Helper()
+	if v == nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func countPrefix(lines []string, prefix string) int {
@@ -241,44 +347,57 @@ func countPrefix(lines []string, prefix string) int {
 // client's ID, then writes the server's bytes chunk by chunk at 20 times
 // the recorded pace. Our client must ACK every message in order and send
 // only well-formed lines, and its application must read each message
-// exactly once.
+// exactly once. (A timeout of our client voids an attempt as in
+// TestReplayServer.)
 func TestReplayClient(t *testing.T) {
 	t.Parallel()
 	for name, evs := range transcripts(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := testCtx(t)
-			rec := analyse(t, evs, legacy.S2C)
-			ln := testutil.Listen(t)
-			ev := newEvents()
-			cl := ourClient(ctx, t, client.Config{
-				ID:             rec.id,
-				Server:         ln.Addr().String(),
-				Timeout:        replayT,
-				RecvQueue:      1000,
-				ReconnectDelay: replayT / 4,
-			}, ev)
-			for k, c := range legacy.Conns(evs) {
-				p := acceptRaw(ctx, t, ln)
-				if id, err := p.next(ctx); err != nil || id != rec.id {
-					t.Fatalf("conn %d: first line %q, %v; want the ID %q", c, id, err, rec.id)
-				}
-				if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, evs, c, legacy.S2C); err != nil {
-					t.Fatal(err)
-				}
-				collectAcks(ctx, t, p, c, rec.acks[c])
-				p.conn.Close()
-				if err := ev.waitDown(ctx, k+1); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got := drain(ctx, t, cl)
-			checkDelivered(t, got, rec.payloads)
-			st := cl.Stats()
-			if st.Malformed+st.TooLong+st.NotUTF8+st.PeerRestarts+st.Refused != 0 {
-				t.Errorf("stats: %d malformed, %d too long, %d not UTF-8, %d restarts, %d refused; want none", st.Malformed, st.TooLong, st.NotUTF8, st.PeerRestarts, st.Refused)
-			}
-			t.Logf("%d connections, %d messages read, %d duplicates ACKed and dropped", len(legacy.Conns(evs)), len(got), st.Duplicates)
+			replayAttempts(t, evs, legacy.S2C, func(ctx context.Context, probe *lagprobe.Probe) *voidReplay {
+				return replayClientOnce(ctx, t, evs, probe)
+			})
 		})
 	}
+}
+
+func replayClientOnce(ctx context.Context, t *testing.T, evs []legacy.Event, probe *lagprobe.Probe) *voidReplay {
+	rec := analyse(t, evs, legacy.S2C)
+	ln := testutil.Listen(t)
+	ev := newEvents()
+	cl := ourClient(ctx, t, client.Config{
+		ID:             rec.id,
+		Server:         ln.Addr().String(),
+		Timeout:        replayT,
+		RecvQueue:      1000,
+		ReconnectDelay: replayT / 4,
+	}, ev)
+	void := func() *voidReplay { return timedOut(ev, probe, evs, legacy.S2C) }
+	for k, c := range legacy.Conns(evs) {
+		p := acceptRaw(ctx, t, ln)
+		if id, err := p.next(ctx); err != nil || id != rec.id {
+			return voidOr(t, void(), fmt.Errorf("conn %d: first line %q, %v; want the ID %q", c, id, err, rec.id))
+		}
+		if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, evs, c, legacy.S2C); err != nil {
+			return voidOr(t, void(), err)
+		}
+		if err := collectAcks(ctx, p, c, rec.acks[c]); err != nil {
+			return voidOr(t, void(), err)
+		}
+		p.conn.Close()
+		if err := ev.waitDown(ctx, k+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := void(); v != nil {
+		return v
+	}
+	got := drain(ctx, t, cl)
+	checkDelivered(t, got, rec.payloads)
+	st := cl.Stats()
+	if st.Malformed+st.TooLong+st.NotUTF8+st.PeerRestarts+st.Refused != 0 {
+		t.Errorf("stats: %d malformed, %d too long, %d not UTF-8, %d restarts, %d refused; want none", st.Malformed, st.TooLong, st.NotUTF8, st.PeerRestarts, st.Refused)
+	}
+	t.Logf("%d connections, %d messages read, %d duplicates ACKed and dropped", len(legacy.Conns(evs)), len(got), st.Duplicates)
+	return nil
 }

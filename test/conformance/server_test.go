@@ -112,7 +112,7 @@ func TestServerLegacyNodeQoS(t *testing.T) {
 	}
 	settle(ctx, t, r.srv.events, r.up, "n", r.down, "s", n)
 
-	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
+	rep := checkWire(t, r.rec.transcript(t), wireSpec{stalled: r.rec.stalled, ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
 	t.Logf("our server: %v", rep)
 	st := r.sl.Stats()
 	t.Logf("our server's link: %d connects, %d sent, %d repeats, %d received, %d duplicates", st.Connects, st.Sent, st.Repeats, st.Received, st.Duplicates)
@@ -179,7 +179,7 @@ func TestServerLegacyNodeNoWait(t *testing.T) {
 	r.up.verify(t, "nq", m)
 	r.down.verify(t, "sq", m)
 
-	rep := checkWire(t, r.rec.transcript(t), wireSpec{ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
+	rep := checkWire(t, r.rec.transcript(t), wireSpec{stalled: r.rec.stalled, ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
 	t.Logf("our server: %v", rep)
 	if rep.maxInFlight > link.DefaultMaxInFlight {
 		t.Errorf("%d of our ids in flight at once, more than link.DefaultMaxInFlight (%d)", rep.maxInFlight, link.DefaultMaxInFlight)
@@ -243,7 +243,7 @@ func TestServerLegacyNodeRestart(t *testing.T) {
 		t.Errorf("Stats.PeerRestarts = %d, want 2", got)
 	}
 	evs := r.rec.transcript(t)
-	rep := checkWire(t, evs, wireSpec{ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
+	rep := checkWire(t, evs, wireSpec{stalled: r.rec.stalled, ours: legacy.S2C, t: T, writePause: 200 * time.Millisecond})
 	t.Logf("our server: %v", rep)
 	// The node's side: its first message on each life is 00.
 	zeros := 0

@@ -20,12 +20,13 @@ import (
 // did. A read error such as ECONNRESET from one peer resets the other. During
 // a blackhole both are held back until it ends.
 type Proxy struct {
-	cfg    Config
-	rec    *recorder
-	addr   string
-	ctx    context.Context // done when the proxy shuts down
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the proxy starts
+	cfg     Config
+	started time.Time // the origin of the transcript's times
+	rec     *recorder
+	addr    string
+	ctx     context.Context // done when the proxy shuts down
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine the proxy starts
 
 	delay   atomic.Int64 // time.Duration
 	trickle atomic.Bool
@@ -83,9 +84,11 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("faultnet: listen on %s: %w", cfg.Listen, err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
+	started := time.Now()
 	p := &Proxy{
 		cfg:      cfg,
-		rec:      newRecorder(cfg.Record, time.Now(), cfg.Logger),
+		started:  started,
+		rec:      newRecorder(cfg.Record, started, cfg.Logger),
 		addr:     ln.Addr().String(),
 		ctx:      pctx,
 		cancel:   cancel,
@@ -119,6 +122,10 @@ func (p *Proxy) spawn(f func()) {
 // Addr returns the address clients should connect to, such as
 // "127.0.0.1:40123". It stays the same across [Proxy.Refuse].
 func (p *Proxy) Addr() string { return p.addr }
+
+// Started returns when the proxy started: the origin of the times ("t")
+// of its transcript.
+func (p *Proxy) Started() time.Time { return p.started }
 
 // Close stops listening, closes every connection and waits for all the
 // proxy's goroutines, including those running Filter. It returns the error

@@ -137,9 +137,9 @@ func TestClientLegacyServerNoWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.down.expect("sw", true)
-	wctx, cancel := context.WithTimeout(ctx, 4*T)
-	defer cancel()
-	if err := r.lc.Write(wctx, msg("sw", 0), true, true); err != nil {
+	if err := withinNetOfStalls(ctx, r.rec.probe, 4*T, func(ctx context.Context) error {
+		return r.lc.Write(ctx, msg("sw", 0), true, true)
+	}); err != nil {
 		t.Fatalf("legacy server's qos+wait write after qos=false ones: %v (an unACKed qos=false message blocks it)", err)
 	}
 	for _, w := range []struct {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -98,6 +99,25 @@ func (e *events) waitDown(ctx context.Context, connects int) error {
 		return ev.Kind == link.Down && ev.Connects == connects
 	})
 	return err
+}
+
+// stallTimeout finds an outage that the process's stalls explain: a Down
+// event for silence (link.ErrTimeout) with at least need of the window
+// before it stalled (see lagprobe). A link times out, as it must, when its
+// peer is silent for its timeout; in a test whose peer is never silent
+// that long but for the stall, the outage is the machine's doing.
+func (e *events) stallTimeout(probe *lagprobe.Probe, window, need time.Duration) (at time.Time, stalled time.Duration, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.evs {
+		if ev.Kind != link.Down || !errors.Is(ev.Err, link.ErrTimeout) {
+			continue
+		}
+		if st := probe.MaxStalled(ev.Time.Add(-window), ev.Time, window); st >= need {
+			return ev.Time, st, true
+		}
+	}
+	return time.Time{}, 0, false
 }
 
 func (e *events) count(kind link.EventKind) int {
@@ -347,4 +367,37 @@ func (r *recording) transcript(t *testing.T) []legacy.Event {
 		t.Fatalf("load the recorded transcript: %v", err)
 	}
 	return evs
+}
+
+// withinNetOfStalls runs f with a context that ends once f has run for d
+// beyond the time the process was stalled meanwhile (see lagprobe): a
+// bound on how long something may take that still holds on a busy
+// machine, where a stall holds up both sides alike.
+func withinNetOfStalls(ctx context.Context, probe *lagprobe.Probe, d time.Duration, f func(context.Context) error) error {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- f(fctx) }()
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tm.C:
+			now := time.Now()
+			stalled := probe.Stalled(start, now)
+			if left := d - (now.Sub(start) - stalled); left > 0 {
+				tm.Reset(left)
+				continue
+			}
+			cancel(fmt.Errorf("took more than %v beyond the %v the process was stalled", d, stalled.Round(time.Millisecond)))
+			err := <-done
+			if cause := context.Cause(fctx); err != nil && cause != nil {
+				err = fmt.Errorf("%w: %w", err, cause)
+			}
+			return err
+		}
+	}
 }

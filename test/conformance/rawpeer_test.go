@@ -25,6 +25,7 @@ type rawPeer struct {
 	ch    chan struct{} // closed and replaced on each line and at the end
 	lines []string      // read, not yet taken; without LF
 	ended bool          // the reader hit EOF or an error
+	endAt time.Time     // when
 }
 
 // newRawPeer starts reading conn; conn is closed at the end of the test.
@@ -46,7 +47,7 @@ func (p *rawPeer) read() {
 		if err == nil {
 			p.lines = append(p.lines, strings.TrimSuffix(s, "\n"))
 		} else {
-			p.ended = true
+			p.ended, p.endAt = true, time.Now()
 		}
 		close(p.ch)
 		p.ch = make(chan struct{})
@@ -133,6 +134,24 @@ func (p *rawPeer) parsed(ctx context.Context) legacy.Line {
 	}
 }
 
+// parsedErr returns the next line that is not a keepalive, parsed, or
+// an error if the connection ends first or the line is malformed.
+func (p *rawPeer) parsedErr(ctx context.Context) (legacy.Line, error) {
+	for {
+		s, err := p.next(ctx)
+		if err != nil {
+			return legacy.Line{}, err
+		}
+		l, err := legacy.ParseLine(s)
+		if err != nil {
+			return legacy.Line{}, fmt.Errorf("malformed line %q: %w", s, err)
+		}
+		if l.Kind != legacy.Keepalive {
+			return l, nil
+		}
+	}
+}
+
 // expectAck reads lines up to the next one that is not a keepalive,
 // which must be the ACK of id.
 func (p *rawPeer) expectAck(ctx context.Context, id int) {
@@ -147,4 +166,11 @@ func (p *rawPeer) isEnded() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ended
+}
+
+// endedAt returns when the connection ended, or the zero time.
+func (p *rawPeer) endedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.endAt
 }

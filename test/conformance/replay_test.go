@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -109,18 +108,9 @@ func withoutFirst(evs []legacy.Event, c int, dir string) ([]legacy.Event, string
 // want, in order; every line must be a keepalive or the next ACK.
 func collectAcks(ctx context.Context, p *rawPeer, c int, want []int) error {
 	for i, id := range want {
-		var l legacy.Line
-		for {
-			s, err := p.next(ctx)
-			if err != nil {
-				return fmt.Errorf("conn %d: waiting for the ACK of %02x: %w", c, id, err)
-			}
-			if l, err = legacy.ParseLine(s); err != nil {
-				return fmt.Errorf("conn %d: malformed line %q: %w", c, s, err)
-			}
-			if l.Kind != legacy.Keepalive {
-				break
-			}
+		l, err := p.parsedErr(ctx)
+		if err != nil {
+			return fmt.Errorf("conn %d: waiting for the ACK of %02x: %w", c, id, err)
 		}
 		if l.Kind != legacy.Ack || l.ID != id {
 			return fmt.Errorf("conn %d: line %d: got %v %02x %q, want the ACK of %02x", c, i, l.Kind, l.ID, l.Payload, id)
@@ -291,21 +281,14 @@ func replayAttempts(t *testing.T, evs []legacy.Event, dir string, once func(cont
 }
 
 // timedOut returns a voidReplay if our side declared an outage for
-// silence (link.ErrTimeout) and the process was stalled, within the T
-// before, at least as long as T less the longest replayed silence: no
-// replay that ran on time lets our side time out. A timeout without such
-// a stall returns nil, and the attempt's failure stands.
+// silence and the process was stalled, within the T before, at least as
+// long as T less the longest replayed silence: no replay that ran on time
+// lets our side time out. A timeout without such a stall returns nil,
+// and the attempt's failure stands.
 func timedOut(ev *events, probe *lagprobe.Probe, evs []legacy.Event, dir string) *voidReplay {
 	need := replayT - longestSilence(evs, dir)/replaySpeed
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	for _, e := range ev.evs {
-		if e.Kind != link.Down || !errors.Is(e.Err, link.ErrTimeout) {
-			continue
-		}
-		if st := probe.MaxStalled(e.Time.Add(-replayT), e.Time, replayT); st >= need {
-			return &voidReplay{at: e.Time, stalled: st, need: need}
-		}
+	if at, st, ok := ev.stallTimeout(probe, replayT, need); ok {
+		return &voidReplay{at: at, stalled: st, need: need}
 	}
 	return nil
 }

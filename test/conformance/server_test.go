@@ -163,9 +163,9 @@ func TestServerLegacyNodeNoWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.up.expect("nw", true)
-	wctx, cancel := context.WithTimeout(ctx, 4*T)
-	defer cancel()
-	if err := r.node.Write(wctx, msg("nw", 0), true, true); err != nil {
+	if err := withinNetOfStalls(ctx, r.rec.probe, 4*T, func(ctx context.Context) error {
+		return r.node.Write(ctx, msg("nw", 0), true, true)
+	}); err != nil {
 		t.Fatalf("legacy node's qos+wait write after qos=false ones: %v (an unACKed qos=false message blocks it)", err)
 	}
 	for _, s := range []struct {

@@ -64,7 +64,7 @@ func (r *serverRig) faults() []fault {
 // TestClientLegacyServerQoS: our client and the legacy server exchange
 // more than 256 qos messages each way with wait (the ids wrap), through
 // outages of every kind; each application reads every message once, in
-// order, and our client's bytes conform to PROTOCOL.md.
+// order, and our client's bytes conform to internal/wire/spec.md.
 func TestClientLegacyServerQoS(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)

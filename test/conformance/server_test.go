@@ -92,7 +92,7 @@ func runWithFaults(ctx context.Context, t *testing.T, faults []fault, ev *events
 // TestServerLegacyNodeQoS: a legacy node and our server exchange more than
 // 256 qos messages each way with wait (the ids wrap), through outages of
 // every kind; each application reads every message once, in order, and
-// our server's bytes conform to PROTOCOL.md.
+// our server's bytes conform to internal/wire/spec.md.
 func TestServerLegacyNodeQoS(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)

@@ -26,7 +26,7 @@ func (c *counter) Logf(format string, args ...any) { c.t.Logf(format, args...) }
 
 // TestCheckerAcceptsLegacyPeers runs the transcript checks on the legacy
 // peers' own recorded bytes (T = 2 s): the legacy server's side and the
-// legacy node's side conform to PROTOCOL.md on the wire, so the checks
+// legacy node's side conform to internal/wire/spec.md on the wire, so the checks
 // must find nothing. The keepalive rhythm is checked on the recordings
 // without a black hole, whose held-back bytes the proxy stamped late.
 func TestCheckerAcceptsLegacyPeers(t *testing.T) {

@@ -170,7 +170,7 @@ func (c *idCheck) check(id int, payload string) (repeat bool, err error) {
 	return true, nil
 }
 
-// checkWire holds our side of a recorded transcript to PROTOCOL.md: each
+// checkWire holds our side of a recorded transcript to internal/wire/spec.md: each
 // line is a keepalive, an ACK or a message; ids go 00, 01, ... ff, 01 with
 // repeats byte-identical; every message from the peer is ACKed, in order,
 // unless the connection ended first; our server writes no message before

@@ -5,9 +5,9 @@
 // check that the new server serves a legacy node byte for byte and that the
 // new client works against the legacy server.
 //
-// The models copy the legacy behaviour on purpose, weaknesses included (see
-// shared/PROTOCOL.md): a repeat of message 00 clears the receiver's window
-// and is delivered twice; the server keeps a partial line across reconnects
+// The models copy the legacy behaviour on purpose, weaknesses included
+// (see internal/wire/spec.md, "The legacy peers"): a repeat of message 00
+// clears the receiver's window and is delivered twice; the server keeps a partial line across reconnects
 // and drops the bytes that followed the ID in the same read on a reconnect;
 // a qos=false write stays pending until ACKed and blocks later qos+wait
 // writes; the node ACKs a message before it queues it, and a full queue of

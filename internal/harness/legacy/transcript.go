@@ -123,7 +123,7 @@ func Lines(evs []Event, connNum int, dir string) (lines []string, partial string
 // LineKind is the kind of a line after the handshake.
 type LineKind int
 
-// The line kinds of PROTOCOL.md.
+// The line kinds of internal/wire/spec.md ("Lines").
 const (
 	Keepalive LineKind = iota + 1 // an empty line
 	Ack                           // exactly two lowercase hex digits
@@ -150,7 +150,7 @@ type Line struct {
 }
 
 // ParseLine parses one line, without its LF, in the strict form of
-// PROTOCOL.md: empty, or an id of two lowercase hex digits, alone or
+// internal/wire/spec.md: empty, or an id of two lowercase hex digits, alone or
 // followed by a payload. It is stricter than the legacy readers, which
 // take whatever Python's int(s, 16) accepts.
 func ParseLine(s string) (Line, error) {

@@ -79,10 +79,19 @@ func TestEmbeddedBridge(t *testing.T) {
 // gateway restart its sequence. The node takes at most two unread
 // messages (RecvQueue), so that the gateway has a message assigned and
 // unacknowledged when it dies, and the two streams go in lockstep.
+//
+// One exception, documented (GATEWAY.md, "Duplicates, direct path"): a
+// publish that the broker acknowledges later than 4T fails, the message
+// is spooled and published again, and arrives twice in a row. A loaded
+// machine makes mosquitto that slow (seen: "got up 13, want up 14"): a
+// message may arrive twice in a row only if a gateway logged a failed
+// publish of a node's message.
 func TestRestartMidStream(t *testing.T) {
 	ctx := testCtx(t)
 	url := startMosquitto(t)
 	cfg := gwConfig(t, url)
+	rec := newLogRecorder()
+	cfg.Logger = rec.logger()
 	g := startGateway(t, cfg)
 	cfg.Listen = g.Addr().String() // the restarted gateway takes the same port
 
@@ -121,10 +130,20 @@ func TestRestartMidStream(t *testing.T) {
 			g = startGateway(t, cfg)
 		}
 	}
-	for i := range count {
-		if got, want := app.next(t, ctx, "tether/n/up"), fmt.Sprintf("up %d", i); got != want {
+	for i := 0; i < count; {
+		got, want := app.next(t, ctx, "tether/n/up"), fmt.Sprintf("up %d", i)
+		if i > 0 && got == fmt.Sprintf("up %d", i-1) {
+			failed := rec.find("MQTT: publishes are failing")
+			if len(failed) == 0 {
+				t.Fatalf("MQTT: %q twice, and no publish failed", got)
+			}
+			t.Logf("MQTT: %q twice, after a failed publish (%v): the documented duplicate", got, failed[0].attrs)
+			continue
+		}
+		if got != want {
 			t.Fatalf("MQTT: got %q, want %q (a message lost or published twice)", got, want)
 		}
+		i++
 	}
 	select {
 	case err := <-writeErr:
@@ -141,7 +160,12 @@ func TestRestartMidStream(t *testing.T) {
 	if err := n.Write(ctx, "end"); err != nil {
 		t.Fatal(err)
 	}
-	if got := app.next(t, ctx, "tether/n/up"); got != "end" {
+	got := app.next(t, ctx, "tether/n/up")
+	if last := fmt.Sprintf("up %d", count-1); got == last && len(rec.find("MQTT: publishes are failing")) > 0 {
+		t.Logf("MQTT: %q twice, after a failed publish: the documented duplicate", got)
+		got = app.next(t, ctx, "tether/n/up")
+	}
+	if got != "end" {
 		t.Fatalf("MQTT: got %q after the last message, want \"end\"", got)
 	}
 }

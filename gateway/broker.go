@@ -17,7 +17,7 @@ import (
 // connected, not expected, that the gateway keeps nothing for yet, is
 // dropped (and acknowledged) past queue.max_nodes such IDs.
 func (g *Gateway) fromBroker(m bus.Message) error {
-	if g.fromAdminTopic(m) {
+	if g.fromAdminTopic(m) || g.fromHAStatus(m) {
 		return nil
 	}
 	id, qos, ok := g.topics.parseDown(m.Topic)

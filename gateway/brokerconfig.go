@@ -183,7 +183,23 @@ func (t Topics) gatewayOnly(topic string) bool {
 	if level == "$gateway" {
 		return true
 	}
-	return tail == "up" || tail == "state"
+	return tail == "up" || tail == "state" || tail == "last" || strings.HasPrefix(tail, "field/")
+}
+
+// gatewayOnlyTopic is gatewayOnly, and the Home Assistant discovery
+// configs of the gateway's devices (object IDs tether_... and
+// tethergw_...): no client may forge a node's entities.
+func (g *Gateway) gatewayOnlyTopic(topic string) bool {
+	if g.topics.gatewayOnly(topic) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(topic, g.cfg.Discovery.Prefix+"/")
+	if !ok {
+		return false
+	}
+	_, rest, _ = strings.Cut(rest, "/") // the component
+	oid, _, _ := strings.Cut(rest, "/")
+	return strings.HasPrefix(oid, "tether_") || strings.HasPrefix(oid, "tethergw_")
 }
 
 // SetMQTTPassword returns the embedded broker's password file text with

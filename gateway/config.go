@@ -257,6 +257,11 @@ type MQTTConfig struct {
 	RequireFirstConnection bool `yaml:"require_first_connection"`
 	// Embedded configures the embedded broker (brokerconfig.go).
 	Embedded EmbeddedBrokerConfig `yaml:"embedded"`
+	// RetainLast publishes each node's last message, retained, on
+	// <prefix>/<id>/last (after its up topic), so that a client that
+	// connects later (Home Assistant after a restart) has it at once.
+	// Nil means on when Discovery is enabled, off otherwise.
+	RetainLast *bool `yaml:"retain_last"`
 }
 
 // TLSConfig configures TLS to an external broker (mqtts://, ssl://,
@@ -281,12 +286,14 @@ type Route struct {
 // Reliable reports whether the route writes with qos.
 func (r Route) Reliable() bool { return r.QoS == nil || *r.QoS }
 
-// DiscoveryConfig turns Home Assistant MQTT discovery on.
+// DiscoveryConfig turns Home Assistant MQTT discovery on; its other
+// fields are in discovery_config.go.
 type DiscoveryConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Prefix is Home Assistant's discovery prefix; empty means
 	// "homeassistant".
-	Prefix string `yaml:"prefix"`
+	Prefix      string           `yaml:"prefix"`
+	HADiscovery `yaml:",inline"` // discovery_config.go
 }
 
 // WebConfig configures the status page, its JSON API and the metrics.
@@ -393,6 +400,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Nodes.Expect = append([]string(nil), c.Nodes.Expect...)
 	c.Routes = append([]Route(nil), c.Routes...)
+	c.Discovery.HADiscovery = c.Discovery.clone() // discovery_config.go
 	return c, c.validate()
 }
 
@@ -502,7 +510,7 @@ func (c Config) validate() error {
 	if c.MQTT.Broker == BrokerNone && c.Discovery.Enabled {
 		return bad("discovery.enabled", "discovery needs MQTT (mqtt.broker is \"none\")")
 	}
-	return nil
+	return c.validateDiscovery() // discovery_config.go
 }
 
 func (n NodeConfig) validate(path string) error {

@@ -112,17 +112,16 @@ func (g *Gateway) unpublish(ctx context.Context, id string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.srv.Timeout())
 	defer cancel()
-	topics := []string{g.topics.State(id)}
-	if g.cfg.Discovery.Enabled {
-		conn, msg := g.discoveryTopics(id)
-		topics = append(topics, conn, msg)
-	}
+	topics := g.retainedTopics(id) // discovery.go: state, last message, Home Assistant's
 	ok := true
 	for _, t := range topics {
 		if err := g.publish(ctx, pubState, t, nil, true); err != nil {
 			g.log.Warn("MQTT: a forgotten node's retained message not cleared", "node", id, "topic", t, "err", err)
 			ok = false
 		}
+	}
+	if ok {
+		g.unpublished(id) // discovery.go
 	}
 	return ok
 }

@@ -91,6 +91,7 @@ type Gateway struct {
 	ln           net.Listener
 
 	stats stats
+	ha    haState      // ha.go, discovery.go
 	acc   accessState  // access.go
 	admin *http.Server // admin.go
 
@@ -303,10 +304,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 		}
 	}
 	g.startSpools()
+	g.startHA() // ha.go
 	g.wg.Add(1)
 	go g.unpublishForgotten() // forget.go
 	g.startAdmin()
-	if g.bus != nil && g.bus.Reconnects() {
+	if g.bus != nil && (g.bus.Reconnects() || g.cfg.Discovery.Enabled) { // Home Assistant's restarts too
 		g.wg.Add(1)
 		go g.republisher()
 	}

@@ -33,7 +33,7 @@ func TestEmbeddedBridge(t *testing.T) {
 	n := dialNode(t, ctx, g.Addr().String(), id)
 
 	conf := app.next(t, ctx, "homeassistant/binary_sensor/tether_a_2fb_2b_23_24_25/connectivity/config")
-	for _, want := range []string{`"device_class":"connectivity"`, `"state_topic":"tether/` + esc + `/state"`, `"availability_topic":"tether/$gateway/test/state"`} {
+	for _, want := range []string{`"device_class":"connectivity"`, `"state_topic":"tether/` + esc + `/state"`, `"availability":[{"payload_available":"online","payload_not_available":"offline","topic":"tether/$gateway/test/state"}]`} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("discovery config lacks %s: %s", want, conf)
 		}

@@ -104,7 +104,7 @@ func (g *Gateway) startBus(ctx context.Context) error {
 			MaxPacket: g.cfg.embeddedMaxPacket(),
 			Path:      g.cfg.brokerDB(),
 
-			GatewayTopic: g.topics.gatewayOnly,
+			GatewayTopic: g.gatewayOnlyTopic,
 			Auth:         auth,
 		})
 		if err != nil {
@@ -160,10 +160,24 @@ func (g *Gateway) startBus(ctx context.Context) error {
 	if err := g.subscribeAdmin(ctx); err != nil {
 		return err
 	}
+	if g.cfg.Discovery.Enabled {
+		if err := g.bus.Subscribe(ctx, g.haStatusTopic()); err != nil {
+			return err
+		}
+	}
 	if !g.bus.Status().Connected {
 		return nil // the bus publishes it on each connection
 	}
-	return g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), online, true)
+	if err := g.publish(ctx, pubGateway, g.topics.Gateway(g.cfg.Name), online, true); err != nil {
+		return err
+	}
+	if g.cfg.Discovery.Enabled {
+		// Before any node's: they name the gateway as their via_device.
+		if err := g.announceGateway(ctx); err != nil {
+			g.log.Warn("MQTT: Home Assistant discovery of the gateway not published", "err", err)
+		}
+	}
+	return nil
 }
 
 func (g *Gateway) tlsConfig() (*tls.Config, error) {

@@ -6,7 +6,8 @@ import "context"
 // state (and Home Assistant discovery configs) again. The bus calls it
 // after each reconnection: a broker restarted without persistence has
 // lost them, and Home Assistant would show every node unavailable until
-// its state changed. It never blocks; requests made meanwhile merge.
+// its state changed; and so does Home Assistant's online message
+// (discovery.go). It never blocks; requests made meanwhile merge.
 func (g *Gateway) republishSoon() {
 	select {
 	case g.republishReq <- struct{}{}:
@@ -24,6 +25,14 @@ func (g *Gateway) republisher() {
 		case <-g.republishReq:
 		case <-g.ctx.Done():
 			return
+		}
+		g.ha.kick() // the last messages waiting for the broker (ha.go)
+		if g.cfg.Discovery.Enabled {
+			ctx, cancel := context.WithTimeout(g.ctx, 4*g.srv.Timeout())
+			if err := g.announceGateway(ctx); err != nil {
+				g.log.Warn("MQTT: Home Assistant discovery of the gateway not published again", "err", err)
+			}
+			cancel()
 		}
 		g.mu.Lock()
 		nodes := make([]*nodeState, 0, len(g.nodes))
@@ -44,6 +53,6 @@ func (g *Gateway) republisher() {
 			}
 			g.publishState(n, false, true)
 		}
-		g.log.Info("MQTT: node states published again after the reconnection", "nodes", len(nodes))
+		g.log.Info("MQTT: node states published again", "nodes", len(nodes), "discovery", g.cfg.Discovery.Enabled)
 	}
 }

@@ -109,6 +109,7 @@ func (g *Gateway) deliver(ctx context.Context, n *nodeState, m link.Message) err
 			if err := g.st.SaveWindow(n.id, m.Window); err != nil {
 				return err
 			}
+			g.setLast(n.id, m.Payload) // ha.go
 			g.taken(n, m)
 			return nil
 		}
@@ -269,6 +270,7 @@ func (g *Gateway) drain(n *nodeState) {
 			}
 			done++
 		}
+		g.setLast(n.id, u.Payload) // ha.go (again after a restart: harmless, retained)
 		if err := g.st.RemoveUp(n.id, u.Seq); err != nil {
 			g.log.Error("store: cannot remove a published message from the node's up spool; retrying", "node", n.id, "err", err)
 			if !g.sleep(time.Second) {

@@ -19,10 +19,11 @@ const (
 	pubState            // a node's retained state
 	pubDiscovery        // Home Assistant discovery configs
 	pubGateway          // the gateway's online/offline state
+	pubLast             // a node's last message and field values, retained (ha.go)
 	numPubKinds
 )
 
-var pubKinds = [numPubKinds]string{"up", "route", "state", "discovery", "gateway"}
+var pubKinds = [numPubKinds]string{"up", "route", "state", "discovery", "gateway", "last"}
 
 // Why a message for a node was dropped: the label "reason" of
 // tether_nodes_dropped_messages_total.
@@ -51,6 +52,7 @@ type stats struct {
 	spoolRefused [numRefuseReasons]atomic.Uint64 // messages from nodes refused: spool full
 	spooling     episode                         // messages are spooled, until every spool is empty
 	forgotten    atomic.Uint64                   // nodes forgotten (forget.go)
+	autoRefused  atomic.Uint64                   // numeric fields not made sensors: MaxAutoFields (ha.go)
 }
 
 // episode is a run of failures or drops, logged when it starts and when

@@ -65,6 +65,15 @@ func (t Topics) Down(id string) string { return t.Prefix + "/" + EscapeID(id) + 
 // qos, if the node is up (may be lost; never queued on disk).
 func (t Topics) DownNoQoS(id string) string { return t.Down(id) + "/noqos" }
 
+// Last is node id's last message, retained (mqtt.retain_last).
+func (t Topics) Last(id string) string { return t.Prefix + "/" + EscapeID(id) + "/last" }
+
+// Field is the value of field f of node id's last JSON message that
+// carried it, retained (discovery.fields), f escaped as an ID is.
+func (t Topics) Field(id, f string) string {
+	return t.Prefix + "/" + EscapeID(id) + "/field/" + EscapeID(f)
+}
+
 // State is node id's retained state: "up" or "down".
 func (t Topics) State(id string) string { return t.Prefix + "/" + EscapeID(id) + "/state" }
 

@@ -78,7 +78,7 @@ func (g *Gateway) newWeb(scfg *server.Config) error {
 		Priority: func(id string) bool { return g.expect[id] },
 		Logger:   cfg.Logger,
 	})
-	col.Registry().MustRegister(collector{g}, brokerCollector{g}, accessCollector{g}, buildCollector{})
+	col.Registry().MustRegister(collector{g}, brokerCollector{g}, accessCollector{g}, buildCollector{g})
 	wc.Metrics = col
 	w, err := web.New(wc)
 	if err != nil {

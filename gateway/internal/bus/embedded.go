@@ -107,12 +107,14 @@ type EmbeddedStats struct {
 // clients do not survive a restart (the gateway's own queues do, in the
 // store).
 type Embedded struct {
-	srv     *mqtt.Server
-	handler Handler
-	ln      *listener
-	log     *slog.Logger
-	guard   *guardHook
-	auth    *authHook
+	srv      *mqtt.Server
+	inline   *mqtt.Client // publishes the gateway's messages
+	retained retainSync   // its retained publishes apart from subscriptions' scans
+	handler  Handler
+	ln       *listener
+	log      *slog.Logger
+	guard    *guardHook
+	auth     *authHook
 
 	slowClients atomic.Uint64
 	slowLog     rateLog
@@ -152,6 +154,10 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		Capabilities:           caps,
 	}
 	e := &Embedded{srv: mqtt.New(opts), handler: cfg.Handler, started: time.Now(), log: log}
+	// The gateway's own client: mochi's inline client, but MQTT 5, so
+	// that its publishes carry a content type (contenttype.go).
+	e.inline = e.srv.NewClient(nil, mqtt.LocalListener, mqtt.InlineClientId, true)
+	e.inline.Properties.ProtocolVersion = 5
 	guard := newGuard(e, cfg.GatewayTopic)
 	e.guard = guard
 	auth := Auth{Anonymous: true}
@@ -166,6 +172,7 @@ func NewEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		{e.auth, nil},
 		{&storeHook{e: e}, nil},
 		{guard, nil},
+		{&e.retained, nil}, // retainsync.go
 	}
 	if cfg.Path != "" {
 		hooks = append(hooks, struct {
@@ -224,7 +231,11 @@ func (e *Embedded) Publish(ctx context.Context, topic string, payload []byte, re
 	if closed {
 		return net.ErrClosed
 	}
-	if err := e.srv.Publish(topic, payload, retain, 1); err != nil {
+	if retain {
+		e.retained.mu.Lock()
+		defer e.retained.mu.Unlock()
+	}
+	if err := e.srv.InjectPacket(e.inline, publishPacket(topic, payload, retain)); err != nil {
 		return fmt.Errorf("bus: publish %s: %w", topic, err)
 	}
 	return nil

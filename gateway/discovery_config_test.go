@@ -99,7 +99,11 @@ func TestHASchemaRejects(t *testing.T) {
 		{"homeassistant/text/tether_k/command/config", func(p map[string]any) { textize(p); p["max"] = 300.0 }},
 		{"homeassistant/text/tether_k/command/config", func(p map[string]any) { textize(p); p["min"] = 10.0; p["max"] = 10.0 }},
 		{"homeassistant/text/tether_k/command/config", func(p map[string]any) { textize(p); p["command_topic"] = "tether/+/down" }},
-		{"homeassistant/button/tether_k/cmd_x/config", func(p map[string]any) { textize(p); p["default_entity_id"] = "button.x"; p["device_class"] = "shutdown" }},
+		{"homeassistant/button/tether_k/cmd_x/config", func(p map[string]any) {
+			textize(p)
+			p["default_entity_id"] = "button.x"
+			p["device_class"] = "shutdown"
+		}},
 	} {
 		var q map[string]any
 		json.Unmarshal([]byte(good), &q)

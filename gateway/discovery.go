@@ -405,6 +405,9 @@ func (g *Gateway) announceGateway(ctx context.Context) error {
 // appears without any YAML on Home Assistant's side, and clears those it
 // published before that are no longer configured.
 func (g *Gateway) announce(ctx context.Context, id string) error {
+	mu := g.ha.announceLock(id)
+	mu.Lock()
+	defer mu.Unlock()
 	prev, err := g.st.Announced(id)
 	if err != nil {
 		return err
@@ -450,6 +453,42 @@ func (g *Gateway) announce(ctx context.Context, id string) error {
 	}
 	if !slices.Equal(now, prev.Topics) || !slices.Equal(auto, prev.Auto) {
 		return g.st.SetAnnounced(id, store.Announced{Topics: now, Auto: auto})
+	}
+	return nil
+}
+
+// announceAuto records node id's auto fields all and publishes the
+// configs of the new ones, added.
+func (g *Gateway) announceAuto(ctx context.Context, id string, all, added []string) error {
+	mu := g.ha.announceLock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	prev, err := g.st.Announced(id)
+	if err != nil {
+		return err
+	}
+	var topics []string
+	var configs []haConfig
+	for _, c := range g.nodeConfigs(id, all) {
+		for _, f := range added {
+			if c.Topic == g.haTopic("sensor", nodeOID(id), "field_"+objectID(f)) {
+				configs = append(configs, c)
+				topics = append(topics, c.Topic, g.topics.Field(id, f))
+			}
+		}
+	}
+	slices.Sort(topics)
+	if err := g.st.SetAnnounced(id, store.Announced{Topics: union(prev.Topics, topics), Auto: all}); err != nil {
+		return err
+	}
+	for _, c := range configs {
+		b, err := json.Marshal(c.Payload)
+		if err != nil {
+			return err
+		}
+		if err := g.publish(ctx, pubDiscovery, c.Topic, b, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

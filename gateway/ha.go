@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"sync"
@@ -25,12 +26,23 @@ import (
 // haState is the gateway's Home Assistant state (Gateway.ha).
 type haState struct {
 	active atomic.Bool // the last publisher runs
+	// announce serializes the announcements of a node (the store's
+	// record of what was published must follow the last one): striped
+	// by node, so that nodes announced at once share the store's commits.
+	announce [64]sync.Mutex
 
 	mu      sync.Mutex
 	pending map[string]string   // node ID → its newest message not yet published
 	auto    map[string][]string // node ID → its auto fields (loaded from the store on first use)
 	capped  map[string]bool     // nodes told that they have MaxAutoFields (logged once)
 	wake    chan struct{}       // buffer 1: pending has something, or the broker is back
+}
+
+// announceLock returns node id's announcement lock.
+func (h *haState) announceLock(id string) *sync.Mutex {
+	f := fnv.New32a()
+	f.Write([]byte(id))
+	return &h.announce[f.Sum32()%uint32(len(h.announce))]
 }
 
 func (h *haState) wakeCh() chan struct{} {
@@ -218,48 +230,65 @@ func (g *Gateway) publishLast(id, p string) error {
 	if obj == nil {
 		return nil
 	}
-	for _, k := range sortedKeys(obj) {
-		raw := obj[k]
-		if _, ok := fields[k]; !ok {
-			if !g.cfg.Discovery.AutoFields || !autoField(k, raw) || !g.autoAdd(ctx, id, k) {
-				continue
-			}
+	keys := sortedKeys(obj)
+	var auto map[string]bool // the node's auto fields, new ones included
+	if g.cfg.Discovery.AutoFields {
+		auto = g.autoAdd(ctx, id, keys, obj, fields)
+	}
+	for _, k := range keys {
+		if _, ok := fields[k]; !ok && !auto[k] {
+			continue
 		}
-		if err := g.publish(ctx, pubLast, g.topics.Field(id, k), fieldValue(raw), true); err != nil {
+		if err := g.publish(ctx, pubLast, g.topics.Field(id, k), fieldValue(obj[k]), true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// autoAdd makes field f of node id a sensor if it is not one and the
-// node has room; false if it has no sensor.
-func (g *Gateway) autoAdd(ctx context.Context, id, f string) bool {
+// autoAdd makes sensors of the numeric fields of a message of node id
+// that are not sensors yet, while the node has room, and returns the
+// node's auto fields. The new sensors' configs are recorded (one store
+// write for the message), then published; the node's other configs are
+// not published again.
+func (g *Gateway) autoAdd(ctx context.Context, id string, keys []string, obj map[string]json.RawMessage, declared map[string]FieldSensor) map[string]bool {
 	cur, ok := g.ha.cached(id)
 	if !ok {
 		stored, err := g.st.Announced(id)
 		if err != nil {
-			return false
+			return nil
 		}
 		cur = g.ha.autoFields(id, stored.Auto)
 	}
-	if slices.Contains(cur, f) {
-		return true
-	}
-	added, first := g.ha.addAuto(id, f)
-	if !added {
-		g.stats.autoRefused.Add(1)
-		if first {
-			g.log.Warn("Home Assistant: the node's JSON messages have more numeric fields than discovery.auto_fields makes sensors of; declare the ones you want in discovery.nodes",
-				"node", id, "field", f, "max", MaxAutoFields)
+	var added []string
+	for _, k := range keys {
+		if _, ok := declared[k]; ok || slices.Contains(cur, k) || !autoField(k, obj[k]) {
+			continue
 		}
-		return false
+		ok, first := g.ha.addAuto(id, k)
+		if !ok {
+			g.stats.autoRefused.Add(1)
+			if first {
+				g.log.Warn("Home Assistant: the node's JSON messages have more numeric fields than discovery.auto_fields makes sensors of; declare the ones you want in discovery.nodes",
+					"node", id, "field", k, "max", MaxAutoFields)
+			}
+			continue
+		}
+		added = append(added, k)
 	}
-	if err := g.announce(ctx, id); err != nil {
+	all, _ := g.ha.cached(id)
+	out := make(map[string]bool, len(all))
+	for _, f := range all {
+		out[f] = true
+	}
+	if len(added) == 0 {
+		return out
+	}
+	if err := g.announceAuto(ctx, id, all, added); err != nil {
 		g.log.Warn("MQTT: Home Assistant discovery not published", "node", id, "err", err)
 	}
-	g.log.Info("Home Assistant: a sensor made of the node's numeric field (discovery.auto_fields)", "node", id, "field", f)
-	return true
+	g.log.Info("Home Assistant: sensors made of the node's numeric fields (discovery.auto_fields)", "node", id, "fields", added)
+	return out
 }
 
 // autoName is a field name that auto_fields takes.

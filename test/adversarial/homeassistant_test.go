@@ -71,7 +71,7 @@ func TestAutoFieldsFlood(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		for i := range 20 {
+		for i := range 5 {
 			var b strings.Builder
 			b.WriteString("{")
 			for j := range 50 {

@@ -38,13 +38,14 @@ type Probe struct {
 	done chan struct{}
 
 	mu     sync.Mutex
-	stalls []Stall // in time order, not overlapping
+	stalls []Stall       // in time order, not overlapping
+	woke   chan struct{} // closed and replaced at each wake-up
 }
 
 // Start starts a probe; Stop must be called to end its goroutine.
 func Start() *Probe {
-	p := &Probe{stop: make(chan struct{}), done: make(chan struct{})}
-	go p.run()
+	p := &Probe{stop: make(chan struct{}), done: make(chan struct{}), woke: make(chan struct{})}
+	go p.run(time.Now().Add(Tick)) // a stall before the goroutine runs counts too
 	return p
 }
 
@@ -56,11 +57,10 @@ func New(tb testing.TB) *Probe {
 	return p
 }
 
-func (p *Probe) run() {
+func (p *Probe) run(due time.Time) {
 	defer close(p.done)
-	t := time.NewTimer(Tick)
+	t := time.NewTimer(time.Until(due))
 	defer t.Stop()
-	due := time.Now().Add(Tick)
 	for {
 		select {
 		case <-t.C:
@@ -68,11 +68,13 @@ func (p *Probe) run() {
 			return
 		}
 		now := time.Now()
+		p.mu.Lock()
 		if late := now.Sub(due); late > Tick {
-			p.mu.Lock()
 			p.stalls = append(p.stalls, Stall{From: due, To: now})
-			p.mu.Unlock()
 		}
+		close(p.woke)
+		p.woke = make(chan struct{})
+		p.mu.Unlock()
 		due = now.Add(Tick)
 		t.Reset(Tick)
 	}
@@ -89,8 +91,27 @@ func (p *Probe) Stop() {
 	<-p.done
 }
 
+// sync waits, while the probe runs, until it has woken up twice more: a
+// stall that has just ended is recorded by then, even if the caller ran
+// first when the process resumed.
+func (p *Probe) sync() {
+	for range 2 {
+		p.mu.Lock()
+		ch := p.woke
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-p.done:
+			return
+		}
+	}
+}
+
 // Stalled returns how long the process was stalled within [from, to].
+// Like every query, it first lets the probe record a stall that has just
+// ended.
 func (p *Probe) Stalled(from, to time.Time) time.Duration {
+	p.sync()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return stalled(p.stalls, from, to)
@@ -120,6 +141,7 @@ func stalled(stalls []Stall, from, to time.Time) time.Duration {
 // window inside [from, to]: what could have held up one timeout of that
 // length.
 func (p *Probe) MaxStalled(from, to time.Time, window time.Duration) time.Duration {
+	p.sync()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var most time.Duration
@@ -144,6 +166,7 @@ func (p *Probe) MaxStalled(from, to time.Time, window time.Duration) time.Durati
 // Longest returns the longest single stall within [from, to], clipped
 // to it.
 func (p *Probe) Longest(from, to time.Time) time.Duration {
+	p.sync()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var most time.Duration
@@ -157,6 +180,7 @@ func (p *Probe) Longest(from, to time.Time) time.Duration {
 
 // Summary describes the stalls within [from, to], for a test's log.
 func (p *Probe) Summary(from, to time.Time) string {
+	p.sync()
 	p.mu.Lock()
 	n := 0
 	for _, s := range p.stalls {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -115,6 +116,7 @@ func accept(t *testing.T, ln net.Listener, id string) *peer {
 func (p *peer) send(s string) {
 	p.t.Helper()
 	if _, err := io.WriteString(p.conn, s); err != nil {
+		voidIfStalled(p.t, fmt.Sprintf("send %q: %v", s, err))
 		p.t.Fatalf("send %q: %v", s, err)
 	}
 }
@@ -152,6 +154,7 @@ func (p *peer) line() string {
 	p.t.Helper()
 	s, err := p.readLine(5 * time.Second)
 	if err != nil {
+		voidIfStalled(p.t, fmt.Sprintf("read line: %q, %v", s, err))
 		p.t.Fatalf("read line: %q, %v", s, err)
 	}
 	return s
@@ -189,6 +192,9 @@ func (p *peer) silentFor(d time.Duration) {
 			return
 		}
 		if err != nil || s != "" {
+			if err != nil {
+				voidIfStalled(p.t, fmt.Sprintf("got %q, %v; want only keepalives", s, err))
+			}
 			p.t.Fatalf("got %q, %v; want only keepalives", s, err)
 		}
 	}
@@ -205,6 +211,7 @@ func (p *peer) untilEOF() int {
 			return n
 		}
 		if err != nil {
+			voidIfStalled(p.t, fmt.Sprintf("waiting for EOF: %q, %v", s, err))
 			p.t.Fatalf("waiting for EOF: %q, %v", s, err)
 		}
 		if s == "" {
@@ -219,6 +226,7 @@ func readN(t *testing.T, ctx context.Context, read func(context.Context) (string
 	for range n {
 		s, err := read(ctx)
 		if err != nil {
+			voidIfStalled(t, fmt.Sprintf("read %d: %v", len(out), err))
 			t.Fatalf("read %d: %v", len(out), err)
 		}
 		out = append(out, s)

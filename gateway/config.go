@@ -307,7 +307,7 @@ type WebConfig struct {
 	Enabled *bool `yaml:"enabled"`
 	// NodeMetrics chooses the per-node Prometheus series (label "node")
 	// on /metrics: "basic" (6 per node: up, messages in and out, stored,
-	// spooled and dropped messages), "full" (up to 25 per node) or
+	// spooled and dropped messages), "full" (up to 27 per node) or
 	// "none". Empty means basic. Fleet totals are always exported
 	// (docs/GATEWAY.md lists the series).
 	NodeMetrics string `yaml:"node_metrics"`

@@ -250,7 +250,19 @@ func (g *Gateway) writeQueue(ctx context.Context, n *nodeState, l *link.Link) {
 		var opts []link.WriteOption
 		if it.Assigned {
 			g.log.Info("resending a queued message with the id it had before the restart; the node drops it if it has it", "node", n.id, "id", it.ID)
-			opts = []link.WriteOption{link.Reuse(it.ID), link.Assign(func(uint8) error { assigned = true; return nil })}
+			seq, was := it.Seq, it.ID
+			opts = []link.WriteOption{link.Reuse(it.ID), link.Assign(func(id uint8) error {
+				// Called again with a new id if the link restarts its
+				// sequence (a new peer on the node's ID): stored, so that
+				// a restart of the gateway resends it under that id.
+				if id != was {
+					if err := g.st.Assign(n.id, seq, id); err != nil {
+						return err
+					}
+				}
+				assigned = true
+				return nil
+			})}
 		} else {
 			seq := it.Seq
 			opts = []link.WriteOption{link.Assign(func(id uint8) error {

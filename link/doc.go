@@ -34,6 +34,16 @@
 // tells the two apart: see Window for the rule. A peer restart is reported
 // as a PeerRestart event, distinct from an outage (Down, then Up).
 //
+// # Two devices on one ID
+//
+// A server passes each socket's source address (Peer). When it changes,
+// the peer may be another device: the send sequence restarts with 00 (the
+// receiver's window is cleared), a returning peer gets back the receive
+// window it left minus what the other set, what the other acknowledged
+// meanwhile is reported (ForeignAcks), and a returning peer that resumes
+// its own sequence proves two devices (TwoDevices) and gets those messages
+// again. See peer.go.
+//
 // # Not copied from the legacy peers
 //
 //   - No polling: every wait is on a channel, a timer or a socket.

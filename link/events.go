@@ -29,10 +29,19 @@ const (
 	// socket's (sent by the server: server.Sighting). Detail says how
 	// ("moved from ...", "back from ...", "concurrent from ...").
 	AddrChanged
+	// ForeignAcks: a peer came back (see Peer) after others had
+	// acknowledged messages meanwhile: it may never have had them.
+	// Detail lists their ids and count.
+	ForeignAcks
+	// TwoDevices: a returning peer resumed its own sequence while another
+	// had gone on with the ID's: two devices share the ID. Detail says
+	// how; the messages the other acknowledged are sent again.
+	TwoDevices
 )
 
 // String returns "up", "down", "restart", "ambiguous-repeat",
-// "ambiguous-restart" or "address", as the log lines say.
+// "ambiguous-restart", "address", "foreign-acks" or "two-devices", as the
+// log lines say.
 func (k EventKind) String() string {
 	switch k {
 	case Up:
@@ -47,6 +56,10 @@ func (k EventKind) String() string {
 		return "ambiguous-restart"
 	case AddrChanged:
 		return "address"
+	case ForeignAcks:
+		return "foreign-acks"
+	case TwoDevices:
+		return "two-devices"
 	}
 	return "unknown"
 }
@@ -57,9 +70,9 @@ type Event struct {
 	ID       string    // the link's ID (the node's)
 	Time     time.Time // when it happened
 	Connects int       // sockets attached so far; reconnects are Connects-1
-	Remote   string    // Up, AmbiguousRepeat, AmbiguousRestart, AddrChanged: the peer's address
+	Remote   string    // Up and the warnings: the peer's address
 	Err      error     // Down: the reason
-	Detail   string    // AmbiguousRepeat, AmbiguousRestart: the id, the evidence, the age; AddrChanged: how
+	Detail   string    // the warnings (AmbiguousRepeat ... TwoDevices): what happened
 }
 
 // emit queues ev for the dispatcher and the subscribers. l.mu is held.

@@ -241,6 +241,7 @@ func (l *Link) unlockWindow() {
 type AttachOption func(*attachOpts)
 
 type attachOpts struct {
+	peer     string   // the peer the socket comes from (Peer)
 	greet    Greeting // what the peer wrote with its ID
 	greeted  bool     // we wrote a greeting with our ID (a node)
 	sentZero *outMsg  // our 00, written with our ID (GreetRepeat)

@@ -56,6 +56,18 @@ type Link struct {
 	rqRoom    notify.Broadcast // ReadLine made room
 	lastKA    time.Time        // last keepalive received, zero after other lines
 
+	// Peers (peer.go).
+	peerKey     string // the peer of the last socket attached with Peer
+	lineages    map[string]*lineage
+	changes     uint64 // peer changes so far
+	lastIn      uint8  // the last id accepted
+	hasLastIn   bool
+	curAccepted uint64     // ids accepted since the current peer became current
+	curAcked    []ackedMsg // messages it acknowledged (the last maxForeign)
+	curAckedN   uint64
+	curSince    uint64
+	recentIn    []inMsg // the last messages it sent us
+
 	// Events.
 	evq       []Event
 	evRunning bool
@@ -68,16 +80,19 @@ type Link struct {
 
 // outMsg is one message given an id.
 type outMsg struct {
-	id       uint8
-	serial   uint64
-	line     []byte // id, payload, LF
-	qos      bool
-	acked    bool
-	queued   bool // in Link.sendq
-	sent     int  // transmissions so far
-	reached  bool // the peer's TCP stack acknowledged it (our 00 only)
-	lastSent time.Time
-	done     chan struct{} // qos: closed on ACK
+	id      uint8
+	serial  uint64
+	line    []byte // id, payload, LF
+	qos     bool
+	acked   bool
+	queued  bool // in Link.sendq
+	sent    int  // transmissions so far
+	reached bool // the peer's TCP stack acknowledged it (our 00 only)
+	// renumbered: sent before under another id (restartSequence).
+	renumbered bool
+	assign     func(id uint8) error // the Assign option's, called again on a new id
+	lastSent   time.Time
+	done       chan struct{} // qos: closed on ACK
 }
 
 // New returns a Link with no socket. It fails only on an invalid Config.
@@ -87,14 +102,15 @@ func New(cfg Config) (*Link, error) {
 		return nil, err
 	}
 	return &Link{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		t:       cfg.Timeout,
-		done:    make(chan struct{}),
-		since:   time.Now(),
-		next:    cfg.Resume.Next,
-		win:     cfg.Resume.Window,
-		pending: make(map[uint8]*outMsg),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		t:        cfg.Timeout,
+		done:     make(chan struct{}),
+		since:    time.Now(),
+		next:     cfg.Resume.Next,
+		win:      cfg.Resume.Window,
+		pending:  make(map[uint8]*outMsg),
+		lineages: make(map[string]*lineage),
 	}, nil
 }
 

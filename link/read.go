@@ -132,6 +132,10 @@ func (l *Link) receive(s *session, id uint8, p []byte) {
 	first := !s.gotMsg
 	s.gotMsg = true
 	now := time.Now()
+	if first && s.ret != nil {
+		l.judgeReturn(s, id, p)
+		s.kick() // what it redelivers
+	}
 	v, why := l.win.check(id, p, first, s.greet, now, l.cfg.RepeatHorizon)
 	if why != byRule {
 		l.judged(s, id, why, v, now)
@@ -226,6 +230,7 @@ func (l *Link) commit(s *session, id uint8, p []byte, v verdict, now time.Time) 
 // l.mu is held.
 func (l *Link) accept(id uint8, p []byte, v verdict, now time.Time) {
 	l.win.accept(id, p, v, now)
+	l.noteIn(id, p)
 	if id == 0 {
 		l.zeroGen++ // the marks of the last 00 are stale
 	}

@@ -42,8 +42,9 @@ type session struct {
 	// awaitGreet: we greeted (a node), so a Tether server answers with its
 	// own greeting in its first bytes.
 	awaitGreet bool
-	ka         *time.Timer // keepalive: fires after T/4 without a write
-	wroteAt    time.Time   // the last write's end
+	ret        *returnCheck // a returning peer's first message is judged (peer.go)
+	ka         *time.Timer  // keepalive: fires after T/4 without a write
+	wroteAt    time.Time    // the last write's end
 	pause      *time.Timer
 	retx       *time.Timer // fires at the head of inflight's deadline
 	retxOn     bool
@@ -173,6 +174,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn, o attachOpts) (*session
 		l.setUp(true, s.remote, nil)
 	}
 	s.ka = time.AfterFunc(l.t/4, s.keepalive)
+	l.peerChange(s, o.peer) // before our greeting: a new peer gets a new sequence
 	var early *outMsg
 	if !l.cfg.UpOnFirstLine {
 		// A keepalive at once lets a node come up without waiting T/4.
@@ -413,7 +415,15 @@ func (s *session) kick() {
 		return
 	}
 	now := time.Now()
+	held := 0
 	for i, m := range l.sendq {
+		if z := l.zeroOut; z != nil && m != z && !m.acked {
+			// Nothing follows 00 until it is acknowledged: after a
+			// sequence restart (peer.go) the messages renumbered after
+			// it wait.
+			held = copy(l.sendq, l.sendq[i:])
+			break
+		}
 		l.sendq[i] = nil
 		m.queued = false
 		if m.acked {
@@ -425,7 +435,7 @@ func (s *session) kick() {
 		}
 		m.sent++
 		m.lastSent = now
-		if m.sent == 1 {
+		if m.sent == 1 && !m.renumbered {
 			l.stats.Sent++
 			if m.qos {
 				l.stats.SentQoS++
@@ -437,7 +447,8 @@ func (s *session) kick() {
 			s.inflight = append(s.inflight, flight{m: m, sendNo: m.sent, deadline: now.Add(l.t)})
 		}
 	}
-	l.sendq = l.sendq[:0]
+	clear(l.sendq[held:])
+	l.sendq = l.sendq[:held]
 	l.changed.Notify() // Drain waits for the send queue to empty
 	if !s.retxOn && len(s.inflight) > 0 {
 		s.armRetx(now)

@@ -29,8 +29,22 @@ type Stats struct {
 	// restarted), or for a restart past it (a duplicate if it had not).
 	AmbiguousRepeats  uint64
 	AmbiguousRestarts uint64
-	LastReceived      time.Time
-	LastAckRTT        time.Duration // round trip of the last qos message ACKed at once
+
+	// Peers (the server's Peer option: see peer.go). SeqRestarts counts
+	// our send sequence restarted with 00 because the peer changed;
+	// Renumbered the messages sent again then under a new id (a
+	// duplicate if the new peer was the same device and had one);
+	// ForeignAcked the messages another peer acknowledged while a
+	// returning one was away (it may never have had them); TwoDevices
+	// the returns that one device cannot have made; Redelivered the
+	// messages sent again to the returning device then.
+	SeqRestarts  uint64
+	Renumbered   uint64
+	ForeignAcked uint64
+	TwoDevices   uint64
+	Redelivered  uint64
+	LastReceived time.Time
+	LastAckRTT   time.Duration // round trip of the last qos message ACKed at once
 
 	// PeerKeepalive is the peer's keepalive interval, averaged. Peers send
 	// one after T/4 of silence, so 4*PeerKeepalive estimates the peer's T.

@@ -115,6 +115,7 @@ func (l *Link) assign(p string, o writeOpts) (*outMsg, error) {
 		line:   wire.AppendMsg(make([]byte, 0, len(p)+3), id, p),
 		qos:    o.qos || id == 0,
 		queued: true,
+		assign: o.assign,
 	}
 	l.serial++
 	if m.qos {
@@ -143,6 +144,16 @@ func (l *Link) acked(id uint8, now time.Time) {
 	close(m.done)
 	if m == l.zeroOut {
 		l.zeroOut = nil
+		if l.sess != nil {
+			l.sess.kick() // the messages renumbered after it (peer.go)
+		}
+	}
+	if l.peerKey != "" {
+		if len(l.curAcked) >= maxForeign {
+			l.curAcked = l.curAcked[1:]
+		}
+		l.curAcked = append(l.curAcked, ackedMsg{id: id, payload: string(m.line[2 : len(m.line)-1])})
+		l.curAckedN++
 	}
 	l.stats.Acked++
 	if m.sent == 1 { // Karn: a repeat's ACK may answer either copy

@@ -33,7 +33,9 @@ func (s *Server) handle(conn net.Conn, ip string) {
 	s.sighted(sg, l)
 	// What a Tether client wrote with its ID tells its 00's repeats from
 	// its restarts (see link.Window).
-	err := l.AttachWith(s.ctx, &prefixConn{Conn: nc, pre: pre}, link.Greeted(link.ParseGreeting(pre)))
+	// Its source address tells the link when the peer on the ID may be
+	// another device (see link.Peer).
+	err := l.AttachWith(s.ctx, &prefixConn{Conn: nc, pre: pre}, link.Greeted(link.ParseGreeting(pre)), link.Peer(sg.Addr.String()))
 	if errors.Is(err, link.ErrBusy) {
 		if sg.Kind != AddrConcurrent && sg.Kind != AddrSame {
 			s.sighted(s.ident.busy(sg), l) // the link came up meanwhile

@@ -27,7 +27,7 @@ var (
 	descHandshakes = desc("handshakes_total", "Connections whose node ID was read.")
 	descRejected   = desc("handshake_rejections_total", "Connections turned away before or at the ID line, by reason.", "reason")
 	descUnknownID  = desc("unknown_ids_total", "Node IDs not in the expected set: rejected by a strict server, accepted otherwise.")
-	descAddrChange = desc("address_changes_total", "Node connections from another address than the ID's last socket's, by kind: moved (a new address: a DHCP renewal, a reboot on another network, or another device), back (an address the ID had left: it alternates, as two devices sharing it do), concurrent (while the ID was up: refused).", "kind")
+	descAddrChange = desc("address_changes_total", "Node connections from another address than the ID's last socket's, by kind: moved (a new address: a DHCP renewal, a reboot on another network, or another device), back (an address the ID had left: it alternates, as two devices sharing it do), concurrent (while the ID was up: refused), two_devices (a returning node resumed its own sequence while another address had gone on with the ID's).", "kind")
 
 	descAllReconnects = desc("nodes_reconnects_total", "Reconnections of all nodes (connects after each node's first).")
 	descAllMessages   = desc("nodes_messages_total", "Messages of all nodes, by direction: in = new messages received from nodes, out = first transmissions to them (qos or not).", "direction")
@@ -38,7 +38,7 @@ var (
 	descAllRestarts   = desc("nodes_restarts_total", "Restarts of nodes (a new message 00).")
 	descAllBadLines   = desc("nodes_bad_lines_total", "Bad lines received from nodes, by reason.", "reason")
 	descAllEvDropped  = desc("nodes_events_dropped_total", "Link events that found a subscriber's channel full.")
-	descAllAmbiguous  = desc("nodes_ambiguities_total", "Decisions about nodes' messages that could not be made for sure, by kind: repeat_00 = an identical first message (id 00) taken for a repeat (lost if the node had restarted), restart_00 = taken for a restart (a duplicate if it had not).", "kind")
+	descAllAmbiguous  = desc("nodes_ambiguities_total", "Decisions about nodes' messages that could not be made for sure, by kind: repeat_00 = an identical first message (id 00) taken for a repeat (lost if the node had restarted), restart_00 = taken for a restart (a duplicate if it had not), foreign_acked = messages acknowledged from another address while the node was away (it may never have had them), renumbered = messages sent again under a new id after the node's address changed (a duplicate if it was the same device and had one).", "kind")
 	descAllPending    = desc("nodes_pending_messages", "Qos messages to nodes awaiting their ACK.")
 	descAllQueued     = desc("nodes_queued_messages", "Messages to nodes waiting in memory to be sent or acknowledged.")
 
@@ -165,6 +165,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		all.PeerRestarts += st.PeerRestarts
 		all.AmbiguousRepeats += st.AmbiguousRepeats
 		all.AmbiguousRestarts += st.AmbiguousRestarts
+		all.ForeignAcked += st.ForeignAcked
+		all.Renumbered += st.Renumbered
+		all.TwoDevices += st.TwoDevices
 		all.TooLong += st.TooLong
 		all.Malformed += st.Malformed
 		all.NotUTF8 += st.NotUTF8
@@ -205,6 +208,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAllEvDropped, all.EventsDropped)
 	counter(descAllAmbiguous, all.AmbiguousRepeats, "repeat_00")
 	counter(descAllAmbiguous, all.AmbiguousRestarts, "restart_00")
+	counter(descAllAmbiguous, all.ForeignAcked, "foreign_acked")
+	counter(descAllAmbiguous, all.Renumbered, "renumbered")
+	counter(descAddrChange, all.TwoDevices, "two_devices")
 	gauge(descAllPending, float64(all.Pending))
 	gauge(descAllQueued, float64(all.Queued))
 }
@@ -252,6 +258,8 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	counter(descEvDropped, st.EventsDropped)
 	counter(descAmbiguous, st.AmbiguousRepeats, "repeat_00")
 	counter(descAmbiguous, st.AmbiguousRestarts, "restart_00")
+	counter(descAmbiguous, st.ForeignAcked, "foreign_acked")
+	counter(descAmbiguous, st.Renumbered, "renumbered")
 	gauge(descPending, float64(st.Pending))
 	gauge(descQueued, float64(st.Queued))
 	if !st.LastReceived.IsZero() {

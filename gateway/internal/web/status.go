@@ -142,14 +142,22 @@ type Warnings struct {
 	AddrReturns    uint64 `json:"addr_returns"`
 	AddrConcurrent uint64 `json:"addr_concurrent"`
 	// TwoDevices: within server.Config.AddrMemory, the ID came back to an
-	// address it had left, or was claimed from two at once: two devices
-	// may share it.
+	// address it had left, or was claimed from two at once, or a returning
+	// node resumed its own sequence while another address had gone on
+	// with the ID's: two devices may share it.
 	TwoDevices bool `json:"two_devices"`
+	// Messages acknowledged from another address while the node was away
+	// (it may never have had them; sent again to it when two devices were
+	// proven), and messages sent again under a new id after an address
+	// change (duplicates if it was the same device and had them).
+	ForeignAcked uint64 `json:"foreign_acked"`
+	Redelivered  uint64 `json:"redelivered"`
+	Renumbered   uint64 `json:"renumbered"`
 }
 
 // Total is the number of warnings.
 func (w Warnings) Total() uint64 {
-	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent
+	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent + w.ForeignAcked + w.Renumbered
 }
 
 // Pending is the list of node IDs waiting for approval (Config.Pending).
@@ -254,7 +262,8 @@ func (s *Server) nodeOf(st link.Stats, T time.Duration) Node {
 		Queued:      st.Queued,
 		Restarts:    st.PeerRestarts,
 		BadLines:    BadLines{TooLong: st.TooLong, Malformed: st.Malformed, NotUTF8: st.NotUTF8},
-		Warnings:    Warnings{AmbiguousRepeats: st.AmbiguousRepeats, AmbiguousRestarts: st.AmbiguousRestarts},
+		Warnings: Warnings{AmbiguousRepeats: st.AmbiguousRepeats, AmbiguousRestarts: st.AmbiguousRestarts,
+			ForeignAcked: st.ForeignAcked, Redelivered: st.Redelivered, Renumbered: st.Renumbered, TwoDevices: st.TwoDevices > 0},
 	}
 	if st.Up {
 		n.State = "up"
@@ -273,7 +282,7 @@ func (s *Server) nodeOf(st link.Stats, T time.Duration) Node {
 	if srv := s.srv.Load(); srv != nil {
 		if a, ok := srv.Addresses(st.ID); ok {
 			n.Warnings.AddrMoves, n.Warnings.AddrReturns, n.Warnings.AddrConcurrent = a.Moves, a.Returns, a.Concurrent
-			n.Warnings.TwoDevices = a.Alternating
+			n.Warnings.TwoDevices = n.Warnings.TwoDevices || a.Alternating
 		}
 	}
 	s.gatewayFields(&n)

@@ -25,6 +25,13 @@ type Config struct {
 	// loopback IP literal. Required.
 	Target string
 
+	// Source, if set, is the loopback address (an IP literal, no port)
+	// the proxy's connections to Target come from: what the server sees
+	// as the node's address. Empty lets the system choose (127.0.0.1).
+	// Tests that make nodes connect from different hosts give each its
+	// proxy and Source (127.0.0.2, 127.0.0.3, ...).
+	Source string
+
 	// Logger receives the proxy's logs. Nil discards them.
 	Logger *slog.Logger
 
@@ -116,6 +123,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := checkLoopback(c.Target); err != nil {
 		return c, fmt.Errorf("faultnet: Config.Target: %w", err)
+	}
+	if c.Source != "" {
+		if ip, err := netip.ParseAddr(c.Source); err != nil || !ip.IsLoopback() {
+			return c, fmt.Errorf("faultnet: Config.Source %q: %w", c.Source, ErrNotLoopback)
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -84,6 +84,9 @@ func (p *Proxy) serve(pc *pconn, limbo bool) {
 		return
 	}
 	var d net.Dialer
+	if p.cfg.Source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(p.cfg.Source)}
+	}
 	sc, err := d.DialContext(p.ctx, "tcp", p.cfg.Target)
 	if err != nil {
 		if p.ctx.Err() == nil {

@@ -180,3 +180,34 @@ func TestContextEndsProxy(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 }
+
+// With Source, the proxy's connections to the target come from that
+// loopback address; a Source that is not loopback is refused.
+func TestSource(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p, err := Start(context.Background(), Config{Target: ln.Addr().String(), Source: "127.0.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ip := s.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.5" {
+		t.Errorf("the target sees %s, want 127.0.0.5", ip)
+	}
+	if _, err := Start(context.Background(), Config{Target: ln.Addr().String(), Source: "192.0.2.1"}); !errors.Is(err, ErrNotLoopback) {
+		t.Errorf("Source 192.0.2.1: %v, want ErrNotLoopback", err)
+	}
+}

@@ -135,6 +135,21 @@ func (n *Node) ReadLine(ctx context.Context) (string, error) {
 	return s, nil
 }
 
+// Queued returns how many received lines wait for ReadLine: the legacy
+// _lineq, which holds 20 (one more is the overflow outage, after the
+// line's ACK went out: the line is lost).
+func (n *Node) Queued() int { return n.proc().queued() }
+
+// WaitQueued waits until at most max received lines wait for ReadLine:
+// for tests whose server must not overflow the node's queue (the legacy
+// protocol does not protect it).
+func (n *Node) WaitQueued(ctx context.Context, max int) error {
+	if err := n.proc().waitQueued(ctx, max); err != nil {
+		return fmt.Errorf("legacy: node wait: %w", err)
+	}
+	return nil
+}
+
 // Up reports the legacy status(): true from the first complete line
 // received on a connection until the next outage.
 func (n *Node) Up() bool { return n.proc().isUp() }

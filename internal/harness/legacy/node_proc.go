@@ -239,7 +239,20 @@ func (p *proc) readLine(ctx context.Context) (string, error) {
 	}
 	l := p.lineq[0]
 	p.lineq = p.lineq[1:]
+	p.sig.broadcast() // waitQueued
 	return l, nil
+}
+
+func (p *proc) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lineq)
+}
+
+func (p *proc) waitQueued(ctx context.Context, max int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return await(ctx, p.ctx, &p.mu, &p.sig, func() bool { return len(p.lineq) <= max })
 }
 
 func (p *proc) isUp() bool {

@@ -96,7 +96,10 @@ function renderRow(n, tr) {
     c[0].title += (c[0].title ? "\n" : "") + "address changes: " + fmtN(wa.addr_moves || 0) + " moves, " +
       fmtN(wa.addr_returns || 0) + " returns to an address it had left, " +
       fmtN(wa.addr_concurrent || 0) + " claims from another address while up" +
-      (wa.two_devices ? "\nit alternates between addresses: two devices may share this ID" : "");
+      (wa.two_devices ? "\nit alternates between addresses: two devices may share this ID" : "") +
+      (wa.foreign_acked ? "\n" + fmtN(wa.foreign_acked) + " messages acknowledged from another address while it was away (" +
+        fmtN(wa.redelivered || 0) + " sent again to it)" : "") +
+      (wa.renumbered ? "\n" + fmtN(wa.renumbered) + " messages sent again under a new id after an address change (duplicates if it had them)" : "");
   }
   c[1].textContent = "";
   c[1].className = "state";

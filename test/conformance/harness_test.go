@@ -120,6 +120,25 @@ func (e *events) stallTimeout(probe *lagprobe.Probe, window, need time.Duration)
 	return time.Time{}, 0, false
 }
 
+// stallDown is stallTimeout for an outage of any kind: a peer's timeout
+// shows here as the socket's end.
+func (e *events) stallDown(probe *lagprobe.Probe, window, need time.Duration) (at time.Time, stalled time.Duration, ok bool) {
+	e.mu.Lock()
+	downs := []time.Time{}
+	for _, ev := range e.evs {
+		if ev.Kind == link.Down {
+			downs = append(downs, ev.Time)
+		}
+	}
+	e.mu.Unlock()
+	for _, at := range downs {
+		if st := probe.MaxStalled(at.Add(-window), at, window); st >= need {
+			return at, st, true
+		}
+	}
+	return time.Time{}, 0, false
+}
+
 func (e *events) count(kind link.EventKind) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

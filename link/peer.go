@@ -103,6 +103,7 @@ func (l *Link) peerChange(s *session, key string) {
 	}
 	old := l.peerKey
 	l.changes++
+	l.owed = nil // deferred ACKs of the old peer's messages: not this one's ids
 	l.lineages[old] = &lineage{win: l.win, last: l.lastIn, hasLast: l.hasLastIn, recent: l.recentIn, accepted: l.curAccepted,
 		acked: l.curAcked, ackedN: l.curAckedN, since: l.curSince, left: l.changes}
 	l.curAccepted, l.curAcked, l.curAckedN, l.curSince, l.recentIn = 0, nil, 0, l.changes, nil

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,6 +113,73 @@ func TestMosquittoReadsOurHashes(t *testing.T) {
 		}
 		if err == nil {
 			c.Disconnect(50)
+		}
+	}
+}
+
+// TestOnePasswordFile: one password file serves the operators
+// everywhere: a file with a line that mosquitto_passwd wrote and one
+// that tether mqtt passwd wrote is taken by a real mosquitto, by the
+// embedded broker and by the status page (web.users_file), the right
+// passwords in, wrong ones out.
+func TestOnePasswordFile(t *testing.T) {
+	ctx := testCtx(t)
+	file := filepath.Join(t.TempDir(), "passwd")
+	tool, err := exec.LookPath("mosquitto_passwd")
+	if err != nil {
+		t.Fatal("mosquitto_passwd not found: install mosquitto (apt-get install mosquitto) or run ./scripts/test")
+	}
+	if out, err := exec.CommandContext(ctx, tool, "-c", "-b", file, "ops", "from mosquitto").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, err = gateway.SetMQTTPassword(text, "app", "from tether"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := []struct{ user, right string }{{"ops", "from mosquitto"}, {"app", "from tether"}}
+
+	login := func(url, user, pw string) error {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("c-" + user + pw).
+			SetAutoReconnect(false).SetUsername(user).SetPassword(pw))
+		err := wait(ctx, c.Connect())
+		if err == nil {
+			c.Disconnect(50)
+		}
+		return err
+	}
+	mosq := "tcp://" + startMosquittoConf(t, "allow_anonymous false\npassword_file "+file+"\n")
+
+	cfg := webOn(gwConfig(t, ""), "127.0.0.1:0")
+	cfg.MQTT.Embedded.PasswordFile = file
+	cfg.Web.UsersFile = file
+	g := startGateway(t, cfg)
+	embedded := strings.Replace(mqttURL(g), "mqtt://", "tcp://", 1)
+
+	for _, u := range users {
+		for _, pw := range []string{u.right, u.right + "!"} {
+			ok := pw == u.right
+			for _, b := range []struct{ name, url string }{{"mosquitto", mosq}, {"embedded broker", embedded}} {
+				if err := login(b.url, u.user, pw); (err == nil) != ok {
+					t.Errorf("%s, %s with password %q: %v", b.name, u.user, pw, err)
+				}
+			}
+			hdr := http.Header{}
+			req, _ := http.NewRequest("GET", "/", nil)
+			req.SetBasicAuth(u.user, pw)
+			hdr.Set("Authorization", req.Header.Get("Authorization"))
+			want := http.StatusUnauthorized
+			if ok {
+				want = http.StatusOK
+			}
+			if code, body := webDo(t, ctx, g, "GET", "/api/status", "", hdr); code != want {
+				t.Errorf("status page, %s with password %q: %d %.80q, want %d", u.user, pw, code, body, want)
+			}
 		}
 	}
 }

@@ -322,8 +322,10 @@ type WebConfig struct {
 	// (Prometheus: bearer_token_file) or as the password of HTTP Basic
 	// authentication, with any user name (a browser). Empty means none.
 	TokenFile string `yaml:"token_file"`
-	// UsersFile is a password file (user:bcrypt-hash lines, as "tether
-	// passwd USER" or "htpasswd -nB USER" write them) whose users may
+	// UsersFile is a password file (user:hash lines: bcrypt, as "tether
+	// web passwd FILE USER" or "htpasswd -nB USER" write them, or
+	// mosquitto's, as "tether mqtt passwd" and mosquitto_passwd write
+	// them: one file can serve the embedded broker too) whose users may
 	// sign in with HTTP Basic authentication; every request must then
 	// carry a user's password (or the token). Empty means none.
 	UsersFile string `yaml:"users_file"`

@@ -21,7 +21,9 @@ missing), or changes its password: the password is asked twice on a
 terminal (not echoed), or read from the first line of standard input
 otherwise. The hash is bcrypt, as "htpasswd -nB USER" writes it. Give the
 file to tether serve with --web-users or web.users_file (docs/GATEWAY.md,
-"Access to the page").
+"Access to the page"). The page also reads the lines of tether mqtt passwd
+and mosquitto_passwd: one file made with tether mqtt passwd serves the
+page, the embedded broker and mosquitto (which do not read bcrypt).
 `
 
 func runWeb(_ context.Context, e *env, args []string) error {

@@ -45,7 +45,8 @@ standard input, or asked for on the terminal. The hash is mosquitto 2's
 ($7$, PBKDF2-SHA512), so the file also works with mosquitto, and
 mosquitto_passwd can make it. Give the file to tether serve with
 --mqtt-password-file or mqtt.embedded.password_file, and each user's
-rights with mqtt.embedded.acl (docs/GATEWAY.md).
+rights with mqtt.embedded.acl (docs/GATEWAY.md). The status page reads it
+too (--web-users, web.users_file): one file for both.
 `
 
 func runMQTT(_ context.Context, e *env, args []string) error {

@@ -18,7 +18,7 @@ type webFlags struct {
 
 func (w *webFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.tokenFile, "web-token-file", "", "`file` whose first line is the token every request to the status page, API and metrics must carry (bearer, or as the Basic password) (web.token_file)")
-	fs.StringVar(&w.usersFile, "web-users", "", "password `file` of the status page's users, user:bcrypt-hash lines from tether web passwd FILE USER (web.users_file)")
+	fs.StringVar(&w.usersFile, "web-users", "", "password `file` of the status page's users, user:hash lines from tether web passwd FILE USER (bcrypt) or tether mqtt passwd (mosquitto's) (web.users_file)")
 	fs.BoolVar(&w.insecure, "web-insecure", false, "let --web listen beyond loopback without credentials: anyone who reaches it reads the page (web.insecure)")
 	fs.StringVar(&w.hosts, "web-hosts", "", "host `names`, comma-separated, besides localhost, that may reach a loopback --web (a reverse proxy's) (web.hosts)")
 }

@@ -1,8 +1,11 @@
 // Package passwd reads and writes password files: one "user:hash" a
-// line, where hash is a bcrypt hash ($2a$, $2b$ or $2y$, as "htpasswd
-// -nB user" and "tether web passwd FILE user" write them); blank lines
-// and lines starting with '#' are skipped. Passwords are never kept, only
-// their hashes.
+// line; blank lines and lines starting with '#' are skipped. A hash is
+// either bcrypt ($2a$, $2b$ or $2y$, as "htpasswd -nB user" and "tether
+// web passwd FILE user" write them) or mosquitto_passwd's ($7$, as
+// mosquitto_passwd and "tether mqtt passwd FILE user" write them, or
+// mosquitto 1.x's $6$), so that one file serves the status page, the
+// embedded broker and a mosquitto beside them (which read only the
+// mosquitto_passwd lines). Passwords are never kept, only their hashes.
 package passwd
 
 import (
@@ -10,6 +13,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -52,8 +56,9 @@ func Load(path string) (*File, error) {
 }
 
 // Parse reads a password file from r. It fails on a line that is not
-// user:hash, a hash that is not bcrypt (or costs more than MaxCost), a
-// user named twice, and a file with no user.
+// user:hash, a hash that is neither bcrypt nor mosquitto_passwd's (or
+// costs more than MaxCost or MaxIterations), a user named twice, and a
+// file with no user.
 func Parse(r io.Reader) (*File, error) {
 	f := &File{users: make(map[string][]byte)}
 	sc := bufio.NewScanner(r)
@@ -69,12 +74,8 @@ func Parse(r io.Reader) (*File, error) {
 		if _, dup := f.users[user]; dup {
 			return nil, fmt.Errorf("line %d: user %q is already listed", n, user)
 		}
-		cost, err := bcrypt.Cost([]byte(hash))
-		if err != nil {
-			return nil, fmt.Errorf("line %d: user %q: not a bcrypt hash (%v); make one with: tether web passwd FILE %s", n, user, err, user)
-		}
-		if cost > MaxCost {
-			return nil, fmt.Errorf("line %d: user %q: bcrypt cost %d is over %d: every login would take seconds", n, user, cost, MaxCost)
+		if _, err := Format(hash); err != nil {
+			return nil, fmt.Errorf("line %d: user %q: %v; make one with: tether mqtt passwd FILE %s (or tether web passwd)", n, user, err, user)
 		}
 		f.users[user] = []byte(hash)
 	}
@@ -90,25 +91,56 @@ func Parse(r io.Reader) (*File, error) {
 // Len returns the number of users.
 func (f *File) Len() int { return len(f.users) }
 
-// Verify reports whether password is user's. It costs one bcrypt check
-// (tens of milliseconds) whether or not the user exists.
+// Verify reports whether password is user's. It costs one check of a
+// hash (tens of milliseconds) whether or not the user exists.
 func (f *File) Verify(user, password string) bool {
 	h, ok := f.users[user]
 	if !ok {
-		// Unknown users are checked against a hash of the highest cost
-		// in the file, so that the time taken does not tell them apart.
+		// Unknown users are checked against a hash as costly as the
+		// costliest in the file, so that the time taken does not tell
+		// them apart.
 		f.dummyOnce.Do(func() {
-			cost := bcrypt.MinCost
+			var costliest []byte
 			for _, h := range f.users {
-				c, _ := bcrypt.Cost(h)
-				cost = max(cost, c)
+				if costliest == nil || work(string(h)) > work(string(costliest)) {
+					costliest = h
+				}
 			}
-			f.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), cost)
+			f.dummy = dummyLike(costliest)
 		})
-		bcrypt.CompareHashAndPassword(f.dummy, []byte(password))
+		match(f.dummy, password)
 		return false
 	}
-	return bcrypt.CompareHashAndPassword(h, []byte(password)) == nil
+	return match(h, password)
+}
+
+// match reports whether password is hash's, in either format.
+func match(hash []byte, password string) bool {
+	if bytes.HasPrefix(hash, []byte("$2")) {
+		return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	}
+	return MatchMosquitto(string(hash), password)
+}
+
+// dummyLike returns the hash of a password nobody has, in the format
+// and at the cost of hash.
+func dummyLike(hash []byte) []byte {
+	const pw = "not a password"
+	if cost, err := bcrypt.Cost(hash); err == nil {
+		d, _ := bcrypt.GenerateFromPassword([]byte(pw), cost)
+		return d
+	}
+	h, err := parseMosquitto(string(hash))
+	if err != nil {
+		d, _ := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		return d
+	}
+	d := mosquittoHash{iter: h.iter, salt: []byte("not a salt"), key: make([]byte, len(h.key))}
+	enc := base64.StdEncoding
+	if d.iter == 0 {
+		return fmt.Appendf(nil, "$6$%s$%s", enc.EncodeToString(d.salt), enc.EncodeToString(d.key))
+	}
+	return fmt.Appendf(nil, "$7$%d$%s$%s", d.iter, enc.EncodeToString(d.salt), enc.EncodeToString(d.key))
 }
 
 // Hash returns the line of a password file for user with password.

@@ -57,6 +57,10 @@ func TestParseErrors(t *testing.T) {
 		{"sha1 (htpasswd -s)", "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", "not a bcrypt hash"},
 		{"twice", alice + "\n" + alice + "\n", "line 2: user \"alice\" is already listed"},
 		{"too costly", "alice:" + costly + "\n", "cost 15 is over 14"},
+		{"too many iterations", "alice:$7$1000001$2sws1nh+GEOyZYH+$SyEBsgWnUa5UbpnWL7Z1FZG0pb6S6uBs1qLSZoD5Yi7NOkJSITCnPKi7e3GS/wcJ2ho6YCtQYW2gz8Ia+r96Sw==\n", "1000001 iterations is over 1000000"},
+		{"$7$ not base64", "alice:$7$101$!!$SyEB\n", "bad base64 in a $7$ hash"},
+		{"$6$ too short", "alice:$6$56sJAIa43sgEW+Lq$jYUs\n", "bad base64 in a $6$ hash"},
+		{"$5$", "alice:$5$abc$def\n", "not a bcrypt hash nor a mosquitto_passwd one"},
 	} {
 		_, err := Parse(strings.NewReader(c.file))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -148,5 +152,97 @@ func TestSet(t *testing.T) {
 	}
 	if _, err := Set([]byte("alice:plain\n"), "bob", "pw"); err == nil {
 		t.Error("Set on a file that does not parse succeeded")
+	}
+}
+
+// mosquittoFile is what mosquitto_passwd (mosquitto 2.0) wrote: alice
+// and bob in its default format ($7$: PBKDF2-SHA512, 101 iterations),
+// carol with -H sha512 ($6$, mosquitto 1.x's).
+const mosquittoFile = `alice:$7$101$2sws1nh+GEOyZYH+$SyEBsgWnUa5UbpnWL7Z1FZG0pb6S6uBs1qLSZoD5Yi7NOkJSITCnPKi7e3GS/wcJ2ho6YCtQYW2gz8Ia+r96Sw==
+bob:$7$101$GbirpP60Z/l64U9A$pk8N9uJa2vzj1bc5EAIdOypjEbNz4siVGG3AAtHQmIYU/+DAYd1RVDh0fkqjX8AG/URQcQ8u/xYBq3m4XW6ykA==
+carol:$6$56sJAIa43sgEW+Lq$jYUsyF8qx8o7mYunV39s5Wf9eJ3a/iFEfn728ttIDG3h979m1ZdeAaVdtzrF/YWsm/Vsjq6Rj7IOROj3K704GQ==
+`
+
+// TestMosquittoFormat: one password file for the broker and the page: a
+// file that mosquitto_passwd wrote is read, and its passwords verified,
+// beside bcrypt lines (tether web passwd's) in the same file.
+func TestMosquittoFormat(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("dave's"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(strings.NewReader(mosquittoFile + "dave:" + string(h) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Len() != 4 {
+		t.Fatalf("%d users, want 4", f.Len())
+	}
+	for _, c := range []struct {
+		user, pass string
+		want       bool
+	}{
+		{"alice", "correct horse", true},
+		{"alice", "correct horse!", false},
+		{"alice", "battery staple", false},
+		{"bob", "battery staple", true},
+		{"bob", "", false},
+		{"carol", "old style", true},
+		{"carol", "old styl", false},
+		{"dave", "dave's", true},
+		{"dave", "correct horse", false},
+		{"eve", "correct horse", false},
+	} {
+		if got := f.Verify(c.user, c.pass); got != c.want {
+			t.Errorf("Verify(%q, %q) = %v, want %v", c.user, c.pass, got, c.want)
+		}
+	}
+}
+
+// TestUnknownUserCost: an unknown user is checked against a hash in the
+// format and at the cost of the costliest in the file, so that the time
+// a check takes does not tell whether a user exists.
+func TestUnknownUserCost(t *testing.T) {
+	f, err := Parse(strings.NewReader(mosquittoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Verify("nobody", "x")
+	if !strings.HasPrefix(string(f.dummy), "$7$101$") {
+		t.Errorf("a mosquitto file's unknown users are checked against %q, want a $7$ hash of 101 iterations", f.dummy)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = Parse(strings.NewReader(mosquittoFile + "dave:" + string(h) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Verify("nobody", "x")
+	if c, err := bcrypt.Cost(f.dummy); err != nil || c != bcrypt.MinCost+1 {
+		t.Errorf("with a bcrypt line (about 5 ms) beside $7$ ones of 101 iterations (0.15 ms), unknown users are checked against %q, want bcrypt at cost %d", f.dummy, bcrypt.MinCost+1)
+	}
+	if MatchMosquitto(string(dummyLike([]byte("$7$101$2sws1nh+GEOyZYH+$SyEBsgWnUa5UbpnWL7Z1FZG0pb6S6uBs1qLSZoD5Yi7NOkJSITCnPKi7e3GS/wcJ2ho6YCtQYW2gz8Ia+r96Sw=="))), "not a password") {
+		t.Error("a dummy hash matches a password")
+	}
+}
+
+// TestHashMosquitto: HashMosquitto's hashes are $7$ with
+// MosquittoIterations and verify (a real mosquitto reads them:
+// gateway's TestMosquittoReadsOurHashes).
+func TestHashMosquitto(t *testing.T) {
+	h, err := HashMosquitto("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$7$10000$") {
+		t.Errorf("hash %q, want $7$10000$...", h)
+	}
+	if f, err := Format(h); err != nil || f != FormatPBKDF2 {
+		t.Errorf("Format(%q) = %q, %v", h, f, err)
+	}
+	if !MatchMosquitto(h, "pw") || MatchMosquitto(h, "pw ") {
+		t.Error("HashMosquitto's hash does not verify")
 	}
 }

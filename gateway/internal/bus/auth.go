@@ -3,81 +3,32 @@ package bus
 import (
 	"bufio"
 	"bytes"
-	"crypto/pbkdf2"
-	"crypto/rand"
-	"crypto/sha512"
-	"crypto/subtle"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tether-iot/tether/internal/passwd"
 )
 
 // Password files are mosquitto's (mosquitto_passwd): one "user:hash" a
 // line, '#' comments. Hashes are mosquitto 2's "$7$" (PBKDF2-SHA512:
 // $7$iterations$base64 salt$base64 hash) or mosquitto 1.x's "$6$"
-// (SHA-512 of password then salt: $6$base64 salt$base64 hash).
-
-// hashIterations is the PBKDF2 iteration count of HashPassword.
-const hashIterations = 10_000
+// (SHA-512 of password then salt: $6$base64 salt$base64 hash): package
+// passwd reads and makes them (the status page reads the same files).
 
 // HashPassword returns password's "$7$" hash (PBKDF2-SHA512, a random
 // 12-byte salt), as mosquitto_passwd writes it.
-func HashPassword(password string) (string, error) {
-	salt := make([]byte, 12)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key, err := pbkdf2.Key(sha512.New, password, salt, hashIterations, sha512.Size)
-	if err != nil {
-		return "", err
-	}
-	enc := base64.StdEncoding
-	return fmt.Sprintf("$7$%d$%s$%s", hashIterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
-}
-
-// checkHash checks a hash's format.
-func checkHash(hash string) error {
-	_, err := verify(hash, "")
-	return err
-}
+func HashPassword(password string) (string, error) { return passwd.HashMosquitto(password) }
 
 // verify reports whether password matches hash.
 func verify(hash, password string) (bool, error) {
-	enc := base64.StdEncoding
-	parts := strings.Split(hash, "$")
-	switch {
-	case len(parts) == 5 && parts[0] == "" && parts[1] == "7":
-		iter, err := strconv.Atoi(parts[2])
-		if err != nil || iter < 1 || iter > 10_000_000 {
-			return false, fmt.Errorf("bad iteration count %q", parts[2])
-		}
-		salt, err1 := enc.DecodeString(parts[3])
-		want, err2 := enc.DecodeString(parts[4])
-		if err1 != nil || err2 != nil || len(want) == 0 {
-			return false, fmt.Errorf("bad base64 in a $7$ hash")
-		}
-		got, err := pbkdf2.Key(sha512.New, password, salt, iter, len(want))
-		if err != nil {
-			return false, err
-		}
-		return subtle.ConstantTimeCompare(got, want) == 1, nil
-	case len(parts) == 4 && parts[0] == "" && parts[1] == "6":
-		salt, err1 := enc.DecodeString(parts[2])
-		want, err2 := enc.DecodeString(parts[3])
-		if err1 != nil || err2 != nil || len(want) != sha512.Size {
-			return false, fmt.Errorf("bad base64 in a $6$ hash")
-		}
-		h := sha512.New()
-		h.Write([]byte(password))
-		h.Write(salt)
-		return subtle.ConstantTimeCompare(h.Sum(nil), want) == 1, nil
+	if err := passwd.CheckMosquitto(hash); err != nil {
+		return false, err
 	}
-	return false, fmt.Errorf("not a mosquitto_passwd hash ($7$ or $6$)")
+	return passwd.MatchMosquitto(hash, password), nil
 }
 
 // ParsePasswords reads a password file: user name -> hash.
@@ -93,7 +44,7 @@ func ParsePasswords(text []byte) (map[string]string, error) {
 		if !ok || user == "" {
 			return nil, fmt.Errorf("line %d: want user:hash", n)
 		}
-		if err := checkHash(hash); err != nil {
+		if err := passwd.CheckMosquitto(hash); err != nil {
 			return nil, fmt.Errorf("line %d (user %q): %v", n, user, err)
 		}
 		if _, dup := users[user]; dup {

@@ -25,7 +25,7 @@ func (l *Link) unlockFlush(s *session) { l.unlockWrite(s, true) }
 func (l *Link) unlockBatch(s *session) { l.unlockWrite(s, false) }
 
 func (l *Link) unlockWrite(s *session, inline bool) {
-	if s == nil || s.raw == nil || !inline {
+	if s == nil || s.raw.rc == nil || !inline {
 		if s != nil {
 			s.flushAsync()
 		}
@@ -67,7 +67,7 @@ func (s *session) writeInline() {
 		s.out, s.spare = s.spare[:0], nil
 		s.taken = len(buf)
 		l.mu.Unlock()
-		n, err := tryWrite(s.raw, buf)
+		n, err := s.raw.tryWrite(buf)
 		l.mu.Lock()
 		s.taken = 0
 		s.accounted(n)

@@ -33,8 +33,8 @@ type session struct {
 	out      []byte // bytes waiting for the flusher
 	spare    []byte
 	flushing bool
-	flushers sync.WaitGroup  // the flusher goroutine or inline writer
-	raw      syscall.RawConn // for writes that never block; nil: always a goroutine
+	flushers sync.WaitGroup // the flusher goroutine or inline writer
+	raw      rawWriter      // for writes that never block; raw.rc nil: always a goroutine
 
 	paused bool     // write pause: messages held
 	gotMsg bool     // a message has arrived on this socket (see Window)
@@ -189,7 +189,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn, o attachOpts) (*session
 	conn.SetWriteDeadline(time.Time{})
 	if sc, ok := conn.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil && canTryWrite {
-			s.raw = rc
+			s.raw.rc = rc
 		}
 	}
 	l.requeue()

@@ -33,16 +33,15 @@ const outLimit = 256 << 10
 // acknowledged, and no later message is sent before that: the peer can
 // then always tell a repeat of 00 from a restart (see Window).
 func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) error {
-	o := writeOpts{qos: true, wait: true}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := writeOptsOf(opts)
 	p, err := wire.CheckPayload(line, l.cfg.MaxLine)
 	if err != nil {
 		return fmt.Errorf("link %s: write: %w", l.cfg.ID, err)
 	}
 	l.mu.Lock()
-	err = l.await(ctx, &l.changed, func() bool { return l.ready(o) }, "write")
+	if !l.ready(o) {
+		err = l.await(ctx, &l.changed, func() bool { return l.ready(o) }, "write")
+	}
 	var m *outMsg
 	if err == nil {
 		m, err = l.assign(p, o)
@@ -70,6 +69,24 @@ func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) erro
 	case <-ctx.Done():
 		return fmt.Errorf("link %s: write %02x: %w (it stays queued)", l.cfg.ID, m.id, ctx.Err())
 	}
+}
+
+// writeOptsOf returns the defaults with opts applied. Apart from Write,
+// so that the options, whose address goes to functions the compiler
+// cannot see, are on the heap only when there are options.
+func writeOptsOf(opts []WriteOption) writeOpts {
+	if len(opts) == 0 {
+		return writeOpts{qos: true, wait: true}
+	}
+	return applyWriteOpts(opts)
+}
+
+func applyWriteOpts(opts []WriteOption) writeOpts {
+	o := writeOpts{qos: true, wait: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // ready reports whether a write with options o may take an id now.

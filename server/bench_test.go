@@ -234,3 +234,69 @@ func benchThroughput(b *testing.B, node *link.Link, write func(ctx context.Conte
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// kaT is T for the keepalive benchmarks: long enough that a loaded
+// machine does not make the server time out or write its own keepalive.
+const kaT = 400 * time.Millisecond
+
+// BenchmarkKeepaliveAnswer is one idle node's keepalive as the server
+// sees it: a node writes one every T/8 (+1 ms), the server answers each
+// at once (it has written nothing for T/8). Per operation: one wakeup of
+// the server's read loop, a read, an answer, and the node's side of it.
+// Its time is the sleep's; read its allocations (-benchmem) next to
+// BenchmarkRawKeepaliveEcho's.
+func BenchmarkKeepaliveAnswer(b *testing.B) {
+	srv, err := server.New(server.Config{Logger: testutil.Logger(), Timeout: kaT})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln := testutil.Listen(b)
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	b.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("ka\n")); err != nil {
+		b.Fatal(err)
+	}
+	benchKeepalives(b, c)
+}
+
+// BenchmarkRawKeepaliveEcho is BenchmarkKeepaliveAnswer's floor: the
+// same keepalives echoed by a plain TCP server.
+func BenchmarkRawKeepaliveEcho(b *testing.B) {
+	c, err := net.Dial("tcp", echoServer(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("\n")); err != nil {
+		b.Fatal(err)
+	}
+	benchKeepalives(b, c)
+}
+
+// benchKeepalives reads the server's first line, then b.N times waits
+// T/8 + 1 ms, writes a keepalive and reads the answer.
+func benchKeepalives(b *testing.B, c net.Conn) {
+	r := bufio.NewReader(c)
+	if _, err := r.ReadSlice('\n'); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		time.Sleep(kaT/8 + time.Millisecond)
+		if _, err := c.Write([]byte("\n")); err != nil {
+			b.Fatal(err)
+		}
+		if line, err := r.ReadSlice('\n'); err != nil || len(line) != 1 {
+			b.Fatalf("answer %q, %v", line, err)
+		}
+	}
+}

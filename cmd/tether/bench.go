@@ -32,6 +32,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the server process to `FILE`")
 		heapProf  = fs.String("heapprofile", "", "write a heap profile of the server process, taken while the most nodes are idle, to `FILE`")
 		idleProf  = fs.String("idleprofile", "", "write a CPU profile of the server process during the idle window of the most nodes to `FILE`")
+		stormProf = fs.String("stormprofile", "", "write a CPU profile of the server process over the reconnect storm of the most nodes to `FILE`")
 		nodeFarm  = fs.Bool("node-farm", false, "internal: serve as the node farm of a parent bench on stdin/stdout")
 		quiet     = fs.Bool("q", false, "no progress on stderr")
 		showTable = fs.Bool("table", true, "print the Markdown table on stdout")
@@ -114,6 +115,21 @@ Flags:
 				return
 			}
 			if err := profileIdle(*heapProf, *idleProf, end, &prof); err != nil {
+				fmt.Fprintf(e.stderr, "tether bench: profile: %v\n", err)
+			}
+		}
+	}
+	if *stormProf != "" {
+		biggest := 0
+		for _, n := range cfg.Scale {
+			biggest = max(biggest, n)
+		}
+		var prof *os.File
+		cfg.AtStorm = func(n int, end bool) {
+			if n < biggest {
+				return
+			}
+			if err := profileIdle("", *stormProf, end, &prof); err != nil {
 				fmt.Fprintf(e.stderr, "tether bench: profile: %v\n", err)
 			}
 		}

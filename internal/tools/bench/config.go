@@ -69,6 +69,10 @@ type Config struct {
 	// (end false), after their memory has been measured, and when it ends
 	// (end true): to write a heap profile, or profile the idle CPU.
 	AtIdle func(n int, end bool)
+	// AtStorm, if set, is called when the storm of n nodes starts (end
+	// false: the server is about to restart) and when every node is up
+	// and delivered (end true): to profile it.
+	AtStorm func(n int, end bool)
 }
 
 func (c Config) withDefaults() Config {

@@ -142,3 +142,69 @@ func listenDrops() int64 {
 	}
 	return -1
 }
+
+// counters is a process's cumulative count of read-like and write-like
+// system calls (/proc/PID/io syscr, syscw: read, recvfrom, write,
+// sendto, ...) and of context switches of its threads, voluntary (a
+// thread blocked: in epoll, on a futex) and not (/proc/PID/task/*/status).
+// Differences of two readings divided by the messages or keepalives in
+// between give syscalls and thread wakeups per message.
+type counters struct {
+	Reads, Writes, Switches int64
+}
+
+// readCounters reads the counters of process pid ("self" for this one);
+// zero if /proc cannot tell.
+func readCounters(pid string) counters {
+	var c counters
+	if b, err := os.ReadFile("/proc/" + pid + "/io"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			k, v, ok := bytes.Cut(line, []byte(":"))
+			if !ok {
+				continue
+			}
+			n, _ := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			switch string(k) {
+			case "syscr":
+				c.Reads = n
+			case "syscw":
+				c.Writes = n
+			}
+		}
+	}
+	tasks, _ := os.ReadDir("/proc/" + pid + "/task")
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			k, v, ok := bytes.Cut(line, []byte(":"))
+			if ok && bytes.HasSuffix(k, []byte("ctxt_switches")) {
+				n, _ := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+				c.Switches += n
+			}
+		}
+	}
+	return c
+}
+
+// per returns the counts from c0 to c1 per event, in a Costs.
+func per(c0, c1 counters, events float64) Costs {
+	if events <= 0 {
+		return Costs{}
+	}
+	return Costs{
+		Reads:    float64(c1.Reads-c0.Reads) / events,
+		Writes:   float64(c1.Writes-c0.Writes) / events,
+		Switches: float64(c1.Switches-c0.Switches) / events,
+	}
+}
+
+// Costs are a server process's system calls and thread context switches
+// per message or per keepalive.
+type Costs struct {
+	Reads    float64 `json:"reads"`
+	Writes   float64 `json:"writes"`
+	Switches float64 `json:"context_switches"`
+}

@@ -52,6 +52,7 @@ func (r *Result) Markdown() string {
 	r.throughputRows(t)
 	r.scaleRows(t)
 	r.growthRows(t)
+	r.costRows(t)
 	t.render(&b)
 	return b.String()
 }
@@ -208,6 +209,39 @@ func (r *Result) growthRows(t *table) {
 	t.row("5", sc, "server heap + stacks, total", series(mem, bytesStr), "", "", "linear", growth(mem))
 	t.row("5", sc, "server CPU while idle", series(cpu, func(v float64) string { return fmt.Sprintf("%.1f%%", v) }), "", "", "linear", growth(cpu))
 	t.row("5", sc, "storm time", series(storm, secs), "raw TCP "+series(raw, secs), "", "linear", growth(storm))
+}
+
+// costRows is scenario 6: the server process's system calls and thread
+// context switches per message and per keepalive, from /proc, next to
+// the baselines': where the time goes.
+func (r *Result) costRows(t *table) {
+	c := func(x Costs) string {
+		if x == (Costs{}) {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f reads, %.2f writes, %.2f switches", x.Reads, x.Writes, x.Switches)
+	}
+	for _, q := range r.Throughput {
+		if len(q.Baselines) == 0 || q.Costs == (Costs{}) {
+			continue
+		}
+		t.row("6", "server costs per message", q.Name, c(q.Costs), q.Baselines[0].Name+" "+c(q.Baselines[0].Costs), "", "", "")
+		for _, bl := range q.Baselines[1:] {
+			if bl.Costs != (Costs{}) {
+				t.row("", "", "", "", bl.Name+" "+c(bl.Costs), "", "", "")
+			}
+		}
+	}
+	for _, p := range r.Scale {
+		if p.IdleCosts == (Costs{}) {
+			continue
+		}
+		name := fmt.Sprintf("idle, %s nodes", commas(float64(p.N)))
+		t.row("6", "server costs per node keepalive", name, c(p.IdleCosts), "raw TCP keepalive echo "+c(p.RawIdleCosts), "", "", "")
+		if p.MosquittoIdleCosts != (Costs{}) {
+			t.row("", "", "", "", "mosquitto, per PINGREQ "+c(p.MosquittoIdleCosts), "", "", "")
+		}
+	}
 }
 
 // table collects rows and renders them as Markdown.

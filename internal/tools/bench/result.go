@@ -88,7 +88,8 @@ type Rate struct {
 	Conns     int        `json:"conns"`
 	Tether    float64    `json:"msgs_per_s"`
 	Ratio     float64    `json:"msgs_per_s_ratio"` // Tether / the raw TCP baseline
-	Baselines []Baseline `json:"baselines"`        // the raw TCP one first
+	Costs     Costs      `json:"server_costs_per_msg"`
+	Baselines []Baseline `json:"baselines"` // the raw TCP one first
 }
 
 // Baseline is a figure measured the same way on another stack.
@@ -96,6 +97,8 @@ type Baseline struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Ratio float64 `json:"ratio"` // Value / the raw TCP baseline
+	// The server's (echo server's, broker's) costs per message.
+	Costs Costs `json:"server_costs_per_msg"`
 }
 
 // ScalePoint holds scenarios 3 and 4 at one number of nodes.
@@ -115,8 +118,14 @@ type ScalePoint struct {
 	IdleCPUPercent float64 `json:"idle_cpu_percent"` // server process, of one core
 	IdleSysPercent float64 `json:"idle_sys_percent"` // the kernel's part of it
 	FarmCPUPercent float64 `json:"farm_cpu_percent,omitempty"`
-	ServerDowns    int64   `json:"server_downs"` // outages during the idle window
-	NodeDowns      int64   `json:"node_downs"`
+	// The server process's system calls and context switches per
+	// keepalive a node sends, over the idle window (Tether, raw TCP,
+	// mosquitto: per PINGREQ).
+	IdleCosts          Costs `json:"idle_costs_per_keepalive"`
+	RawIdleCosts       Costs `json:"raw_idle_costs_per_keepalive"`
+	MosquittoIdleCosts Costs `json:"mosquitto_idle_costs_per_keepalive"`
+	ServerDowns        int64 `json:"server_downs"` // outages during the idle window
+	NodeDowns          int64 `json:"node_downs"`
 
 	// The floor: idle raw TCP connections on a goroutine each, echoing
 	// keepalives at the same rate.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -86,6 +87,7 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 	if err != nil {
 		return err
 	}
+	c0 := readCounters("self")
 	u0, s0 := cpuSplit()
 	w0 := time.Now()
 	if err := r.pause(ctx, fmt.Sprintf("scale %d idle", n), cfg.Idle); err != nil {
@@ -93,6 +95,7 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 	}
 	u1, s1 := cpuSplit()
 	wall := time.Since(w0)
+	p.IdleCosts = per(c0, readCounters("self"), float64(n)*wall.Seconds()/(cfg.Timeout/4).Seconds())
 	if cfg.AtIdle != nil {
 		cfg.AtIdle(n, true)
 	}
@@ -117,6 +120,9 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 	// qos message.
 	addr := ts.addr()
 	r.progress("scale %d: restarting the server (storm)", n)
+	if cfg.AtStorm != nil {
+		cfg.AtStorm(n, false)
+	}
 	ts.close()
 	drops0 := listenDrops()
 	ts, err = startTether(addr, cfg.Timeout, cfg.Logger)
@@ -131,6 +137,9 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 		return err
 	}
 	delOK, err := r.waitFor(ctx, "storm: queued messages delivered", &ts.delivered, int64(n))
+	if cfg.AtStorm != nil {
+		cfg.AtStorm(n, true)
+	}
 	if err != nil {
 		return err
 	}
@@ -179,6 +188,7 @@ func (r *runner) rawIdle(ctx context.Context, p *ScalePoint) error {
 	p.RawBytesPerNode = float64(after.HeapAlloc-before.HeapAlloc+after.StackInuse-before.StackInuse) / fn
 	p.RawRSSPerNode = float64(after.RSS-before.RSS) / fn
 	window := r.baselineWindow()
+	c0 := readCounters("self")
 	u0, s0 := cpuSplit()
 	w0 := time.Now()
 	if err := r.pause(ctx, "raw idle", window); err != nil {
@@ -186,6 +196,7 @@ func (r *runner) rawIdle(ctx context.Context, p *ScalePoint) error {
 	}
 	u1, s1 := cpuSplit()
 	wall := time.Since(w0).Seconds()
+	p.RawIdleCosts = per(c0, readCounters("self"), float64(n)*wall/(cfg.Timeout/4).Seconds())
 	p.RawCPUPercent = 100 * (u1 - u0 + s1 - s0).Seconds() / wall
 	p.RawSysPercent = 100 * (s1 - s0).Seconds() / wall
 	return nil
@@ -224,6 +235,8 @@ func (r *runner) mosquittoIdle(ctx context.Context, p *ScalePoint) error {
 		return err
 	}
 	window := r.baselineWindow()
+	pid := strconv.Itoa(mq.cmd.Process.Pid)
+	c0 := readCounters(pid)
 	w0 := time.Now()
 	if err := r.pause(ctx, "mosquitto idle", window); err != nil {
 		return err
@@ -233,6 +246,7 @@ func (r *runner) mosquittoIdle(ctx context.Context, p *ScalePoint) error {
 		return err
 	}
 	wall := time.Since(w0).Seconds()
+	p.MosquittoIdleCosts = per(c0, readCounters(pid), float64(n)*wall/ka.Seconds())
 	p.MosquittoKeepaliveMs = ka.Milliseconds()
 	p.MosquittoIdleConnected = n
 	p.MosquittoRSSPerNode = float64(rss1-rss0) / float64(n)

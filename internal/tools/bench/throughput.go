@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -56,10 +57,12 @@ func (r *runner) throughput(ctx context.Context) error {
 		echo.lines.reset()
 		spec := LoadSpec{Addr: echo.addr(), Conns: b.conns, Workers: b.wind, Duration: cfg.Duration,
 			Size: cfg.Size, Mode: b.mode, PerIP: cfg.PerIP}
+		c0 := readCounters("self")
 		if _, err = r.do(ctx, Request{Op: "raw.run", Load: &spec}); err != nil {
 			break
 		}
-		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: b.name, Value: rate(&echo.lines)})
+		costs := per(c0, readCounters("self"), float64(echo.lines.count()))
+		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: b.name, Value: rate(&echo.lines), Costs: costs})
 	}
 	echo.close()
 	if err != nil {
@@ -72,7 +75,7 @@ func (r *runner) throughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = r.mqttRates(ctx, rates, "MQTT QoS 1 via mochi-mqtt", bk.addr)
+	err = r.mqttRates(ctx, rates, "MQTT QoS 1 via mochi-mqtt", bk.addr, "self")
 	bk.close()
 	if err != nil {
 		return err
@@ -83,7 +86,7 @@ func (r *runner) throughput(ctx context.Context) error {
 			return err
 		}
 		r.res.Mosquitto = mq.version
-		err = r.mqttRates(ctx, rates, mosquittoName, mq.addr)
+		err = r.mqttRates(ctx, rates, mosquittoName, mq.addr, strconv.Itoa(mq.cmd.Process.Pid))
 		mq.close()
 		if err != nil {
 			return err
@@ -107,9 +110,10 @@ func (r *runner) throughput(ctx context.Context) error {
 // mosquittoName starts the names of mosquitto's figures.
 const mosquittoName = "MQTT QoS 1 via mosquitto"
 
-// mqttRates measures an MQTT broker at addr lock-step and with as many
-// publishers as Config.Writers, as baselines of rates 1 and 2.
-func (r *runner) mqttRates(ctx context.Context, rates []Rate, broker, addr string) error {
+// mqttRates measures an MQTT broker at addr, run by process pid,
+// lock-step and with as many publishers as Config.Writers, as baselines
+// of rates 1 and 2.
+func (r *runner) mqttRates(ctx context.Context, rates []Rate, broker, addr, pid string) error {
 	cfg := r.cfg
 	for _, b := range []struct{ i, workers int }{{1, 1}, {2, cfg.Writers}} {
 		name := broker + ", lock-step"
@@ -118,12 +122,14 @@ func (r *runner) mqttRates(ctx context.Context, rates []Rate, broker, addr strin
 		}
 		r.progress("throughput: %s, %v", name, cfg.Duration)
 		spec := LoadSpec{Addr: addr, Conns: 1, Workers: b.workers, Duration: cfg.Duration, Size: cfg.Size}
+		c0 := readCounters(pid)
 		resp, err := r.do(ctx, Request{Op: "mqtt.run", Load: &spec})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		costs := per(c0, readCounters(pid), float64(resp.Count))
 		v := float64(resp.Count) / time.Duration(resp.Elapsed).Seconds()
-		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v})
+		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v, Costs: costs})
 	}
 	return nil
 }
@@ -133,6 +139,7 @@ func (r *runner) tetherRates(ctx context.Context, ts *tetherServer, rates []Rate
 	one := func(i int, spec LoadSpec) error {
 		r.progress("throughput: Tether %s, %v", rates[i].Name, cfg.Duration)
 		ts.delivered.reset()
+		c0 := readCounters("self")
 		resp, err := r.do(ctx, Request{Op: "nodes.write", Load: &spec})
 		if err != nil {
 			return err
@@ -141,6 +148,7 @@ func (r *runner) tetherRates(ctx context.Context, ts *tetherServer, rates []Rate
 		if err != nil {
 			return err
 		}
+		rates[i].Costs = per(c0, readCounters("self"), float64(resp.Count))
 		if !ok {
 			return fmt.Errorf("%s: %d messages written, %d delivered", rates[i].Name, resp.Count, ts.delivered.count())
 		}

@@ -151,6 +151,22 @@ type NodeConfig struct {
 	// takes to repeat; 0 means every such message is delivered (for
 	// nodes that reboot faster than that and send the same first line).
 	RepeatHorizon *Duration `yaml:"repeat_horizon"`
+	// Pace is for original micropython-iot nodes whose application reads
+	// slower than the gateway writes: the original client acknowledges a
+	// message before it queues it, its queue holds 20 lines, and the next
+	// one is lost (docs/GATEWAY.md, "Original nodes whose application
+	// reads slowly"). Nil (or every: 0) means no pacing.
+	Pace *PaceConfig `yaml:"pace"`
+}
+
+// PaceConfig paces the messages written to a node: at most Ahead beyond
+// what its application has read, assuming it reads one every Every.
+type PaceConfig struct {
+	// Ahead: less than the original client's 20 lines, with a margin
+	// (10, say). Zero means 1.
+	Ahead int `yaml:"ahead"`
+	// Every: the application's slowest reading pace, e.g. 500ms.
+	Every Duration `yaml:"every"`
 }
 
 // Node returns the settings of node id: NodesConfig's, overridden by
@@ -161,8 +177,19 @@ func (c NodesConfig) Node(id string) NodeConfig {
 		if o.RepeatHorizon != nil {
 			n.RepeatHorizon = o.RepeatHorizon
 		}
+		if o.Pace != nil {
+			n.Pace = o.Pace
+		}
 	}
 	return n
+}
+
+// pace is the link's form of n.Pace.
+func (n NodeConfig) pace() link.Pace {
+	if n.Pace == nil {
+		return link.Pace{}
+	}
+	return link.Pace{Ahead: n.Pace.Ahead, Every: time.Duration(n.Pace.Every)}
 }
 
 // repeatHorizon is the link's form of n.RepeatHorizon.
@@ -307,7 +334,7 @@ type WebConfig struct {
 	Enabled *bool `yaml:"enabled"`
 	// NodeMetrics chooses the per-node Prometheus series (label "node")
 	// on /metrics: "basic" (6 per node: up, messages in and out, stored,
-	// spooled and dropped messages), "full" (up to 27 per node) or
+	// spooled and dropped messages), "full" (up to 28 per node) or
 	// "none". Empty means basic. Fleet totals are always exported
 	// (docs/GATEWAY.md lists the series).
 	NodeMetrics string `yaml:"node_metrics"`
@@ -518,6 +545,14 @@ func (c Config) validate() error {
 func (n NodeConfig) validate(path string) error {
 	if h := n.RepeatHorizon; h != nil && *h < 0 {
 		return bad(path+".repeat_horizon", "must be 0 (none) or positive, e.g. 30s")
+	}
+	if p := n.Pace; p != nil {
+		switch {
+		case p.Ahead < 0:
+			return bad(path+".pace.ahead", "must be 0 or positive: how many messages may run ahead of the node's reads (10, say: the original client holds 20)")
+		case p.Every < 0, p.Every == 0 && p.Ahead > 0:
+			return bad(path+".pace.every", "must be positive when ahead is set: the node's application's slowest reading pace, e.g. 500ms")
+		}
 	}
 	return nil
 }

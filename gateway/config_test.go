@@ -103,3 +103,42 @@ func TestEscapeID(t *testing.T) {
 		t.Error("two IDs share a topic")
 	}
 }
+
+// Per-node settings: the defaults under nodes, overridden by per_node;
+// repeat_horizon 0 means none, pace needs every.
+func TestPerNodeSettings(t *testing.T) {
+	c, err := gateway.ParseConfig("n.yaml", []byte(`nodes:
+  repeat_horizon: 30s
+  pace: {ahead: 10, every: 500ms}
+  per_node:
+    fast: {repeat_horizon: 0s}
+    slow: {pace: {ahead: 5, every: 2s}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		horizon time.Duration
+		ahead   int
+		every   time.Duration
+	}{
+		"other": {30 * time.Second, 10, 500 * time.Millisecond},
+		"fast":  {0, 10, 500 * time.Millisecond},
+		"slow":  {30 * time.Second, 5, 2 * time.Second},
+	} {
+		n := c.Nodes.Node(id)
+		if n.RepeatHorizon == nil || time.Duration(*n.RepeatHorizon) != want.horizon || n.Pace == nil ||
+			n.Pace.Ahead != want.ahead || time.Duration(n.Pace.Every) != want.every {
+			t.Errorf("%s: %+v %+v, want %+v", id, n.RepeatHorizon, n.Pace, want)
+		}
+	}
+	for _, bad := range []string{
+		"nodes:\n  repeat_horizon: -1s\n",
+		"nodes:\n  pace: {ahead: 10}\n",
+		"nodes:\n  per_node:\n    x: {pace: {ahead: -1, every: 1s}}\n",
+	} {
+		if _, err := gateway.ParseConfig("bad.yaml", []byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -485,7 +485,8 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 		return fmt.Errorf("gateway: state of node %q: %w", id, err)
 	}
 	c.Resume = snap
-	c.RepeatHorizon = g.cfg.Nodes.Node(id).repeatHorizon()
+	nc := g.cfg.Nodes.Node(id)
+	c.RepeatHorizon, c.Pace = nc.repeatHorizon(), nc.pace()
 	n := g.nodeConnecting(id, true) // before seen, which makes it too
 	g.seen(id)
 	g.scheduleForget(n) // forgotten if it never comes up (its Up stops it)

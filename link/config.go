@@ -88,6 +88,12 @@ type Config struct {
 	// DefaultMaxInFlight (64); values above 120 are lowered to 120.
 	MaxInFlight int
 
+	// Pace keeps the messages written to the peer behind the pace of its
+	// application's reads, for original micropython-iot nodes, whose
+	// queue of unread lines holds 20 (see Pace). The zero value does not
+	// pace.
+	Pace Pace
+
 	// RepeatHorizon bounds how long after the ACK of the peer's message
 	// 00 was written an identical 00, first on a new socket, with no
 	// other evidence, is taken for a repeat of it rather than for the
@@ -162,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if err := c.Pace.check(); err != nil {
+		return c, err
 	}
 	if c.RepeatHorizon == 0 {
 		c.RepeatHorizon = DefaultRepeatHorizon(c.Timeout)

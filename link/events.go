@@ -37,11 +37,16 @@ const (
 	// had gone on with the ID's: two devices share the ID. Detail says
 	// how; the messages the other acknowledged are sent again.
 	TwoDevices
+	// ProbableLoss: the peer closed its socket right after acknowledging
+	// one of our messages, as the original client does when its queue of
+	// unread lines is full: that message is probably lost (see Pace).
+	// Detail names its id.
+	ProbableLoss
 )
 
 // String returns "up", "down", "restart", "ambiguous-repeat",
-// "ambiguous-restart", "address", "foreign-acks" or "two-devices", as the
-// log lines say.
+// "ambiguous-restart", "address", "foreign-acks", "two-devices" or
+// "probable-loss", as the log lines say.
 func (k EventKind) String() string {
 	switch k {
 	case Up:
@@ -60,6 +65,8 @@ func (k EventKind) String() string {
 		return "foreign-acks"
 	case TwoDevices:
 		return "two-devices"
+	case ProbableLoss:
+		return "probable-loss"
 	}
 	return "unknown"
 }

@@ -37,12 +37,15 @@ type Link struct {
 	changed  notify.Broadcast // up/down, ACKs, room in the send buffer, close
 
 	// Sending.
-	next    uint8             // id of the next message
-	serial  uint64            // messages given an id so far
-	pending map[uint8]*outMsg // qos messages awaiting their ACK
-	order   []*outMsg         // pending, oldest first; acked ones trimmed from the head
-	sendq   []*outMsg         // waiting for a live socket (or the write pause)
-	zeroOut *outMsg           // our message 00 until it is acknowledged
+	next        uint8             // id of the next message
+	serial      uint64            // messages given an id so far
+	pending     map[uint8]*outMsg // qos messages awaiting their ACK
+	order       []*outMsg         // pending, oldest first; acked ones trimmed from the head
+	sendq       []*outMsg         // waiting for a live socket (or the write pause)
+	zeroOut     *outMsg           // our message 00 until it is acknowledged
+	paceTAT     time.Time         // Config.Pace: see paced
+	paceTimer   *time.Timer       // wakes the writers held by the pace
+	ackedInLife uint64            // messages the peer acknowledged since it started (pace.go)
 
 	// Receiving.
 	win       Window
@@ -190,6 +193,9 @@ func (l *Link) Close() error {
 	}
 	l.closed = true
 	close(l.done)
+	if l.paceTimer != nil {
+		l.paceTimer.Stop()
+	}
 	if l.sess != nil {
 		l.sess.fail(ErrClosed)
 	}

@@ -231,6 +231,9 @@ func (l *Link) commit(s *session, id uint8, p []byte, v verdict, now time.Time) 
 func (l *Link) accept(id uint8, p []byte, v verdict, now time.Time) {
 	l.win.accept(id, p, v, now)
 	l.noteIn(id, p)
+	if v == restart {
+		l.ackedInLife = 0 // a new process: an empty queue
+	}
 	if id == 0 {
 		l.zeroGen++ // the marks of the last 00 are stale
 	}

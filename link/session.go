@@ -43,8 +43,10 @@ type session struct {
 	// own greeting in its first bytes.
 	awaitGreet bool
 	ret        *returnCheck // a returning peer's first message is judged (peer.go)
-	ka         *time.Timer  // keepalive: fires after T/4 without a write
-	wroteAt    time.Time    // the last write's end
+	lastAck    *outMsg      // the last line read was its ACK (pace.go)
+	lastAckAt  time.Time
+	ka         *time.Timer // keepalive: fires after T/4 without a write
+	wroteAt    time.Time   // the last write's end
 	pause      *time.Timer
 	retx       *time.Timer // fires at the head of inflight's deadline
 	retxOn     bool
@@ -125,6 +127,7 @@ func (l *Link) AttachWith(ctx context.Context, conn net.Conn, opts ...AttachOpti
 	s.flushers.Wait()
 	l.mu.Lock()
 	s.settle(err) // every write accounted, the socket still open
+	s.checkOverflow(err)
 	l.mu.Unlock()
 	s.conn.Close()
 	l.mu.Lock()
@@ -298,6 +301,7 @@ func (s *session) handle(line []byte) {
 	switch f.Kind {
 	case wire.Keepalive:
 		l.mu.Lock()
+		s.lastLine(nil, now)
 		if !l.lastKA.IsZero() {
 			l.stats.PeerKeepalive = ewma(l.stats.PeerKeepalive, now.Sub(l.lastKA))
 		}
@@ -310,9 +314,12 @@ func (s *session) handle(line []byte) {
 	case wire.Ack:
 		l.mu.Lock()
 		l.lastKA = time.Time{}
-		l.acked(f.ID, now)
+		s.lastLine(l.acked(f.ID, now), now)
 		l.mu.Unlock()
 	case wire.Msg:
+		l.mu.Lock()
+		s.lastLine(nil, now)
+		l.mu.Unlock()
 		l.receive(s, f.ID, f.Payload)
 	}
 }

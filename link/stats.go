@@ -43,8 +43,14 @@ type Stats struct {
 	ForeignAcked uint64
 	TwoDevices   uint64
 	Redelivered  uint64
-	LastReceived time.Time
-	LastAckRTT   time.Duration // round trip of the last qos message ACKed at once
+
+	// ProbableLosses counts the original client's overflow signature: the
+	// peer closed its socket right after acknowledging one of our
+	// messages, with LegacyQueue or more acknowledged since it started
+	// (see Pace).
+	ProbableLosses uint64
+	LastReceived   time.Time
+	LastAckRTT     time.Duration // round trip of the last qos message ACKed at once
 
 	// PeerKeepalive is the peer's keepalive interval, averaged. Peers send
 	// one after T/4 of silence, so 4*PeerKeepalive estimates the peer's T.

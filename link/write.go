@@ -101,12 +101,12 @@ func (l *Link) ready(o writeOpts) bool {
 		return false
 	case l.sess != nil && len(l.sess.out) >= outLimit:
 		return false
-	case o.qos && o.wait:
-		return len(l.pending) == 0
-	case !o.qos:
-		return l.up
+	case o.qos && o.wait && len(l.pending) > 0:
+		return false
+	case !o.qos && !l.up:
+		return false
 	}
-	return true
+	return l.paced(time.Now())
 }
 
 // assign gives the payload its id and queues it. l.mu is held.
@@ -135,6 +135,7 @@ func (l *Link) assign(p string, o writeOpts) (*outMsg, error) {
 		assign: o.assign,
 	}
 	l.serial++
+	l.paceTake(time.Now())
 	if m.qos {
 		m.done = make(chan struct{})
 		l.pending[id] = m
@@ -150,12 +151,14 @@ func (l *Link) assign(p string, o writeOpts) (*outMsg, error) {
 	return m, nil
 }
 
-// acked handles the ACK of id. l.mu is held.
-func (l *Link) acked(id uint8, now time.Time) {
+// acked handles the ACK of id and returns the message it acknowledged, if
+// any. l.mu is held.
+func (l *Link) acked(id uint8, now time.Time) *outMsg {
 	m := l.pending[id]
 	if m == nil || m.sent == 0 {
-		return // the ACK of a qos=false message, or a stale one
+		return nil // the ACK of a qos=false message, or a stale one
 	}
+	l.ackedInLife++
 	delete(l.pending, id)
 	m.acked = true
 	close(m.done)
@@ -181,6 +184,7 @@ func (l *Link) acked(id uint8, now time.Time) {
 		}
 	}
 	l.changed.Notify()
+	return m
 }
 
 // Drain blocks until every message written so far has been written to the

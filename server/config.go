@@ -53,6 +53,12 @@ type Config struct {
 	// such 00 is a restart. Configure can set it per node.
 	RepeatHorizon time.Duration
 
+	// Pace paces the messages written to each node (see link.Pace): for
+	// original micropython-iot nodes, whose application may read slower
+	// than the server writes. Zero does not pace; Configure can set it
+	// per node.
+	Pace link.Pace
+
 	// AddrMemory is how long the server remembers an address a node ID
 	// left: a connection of the ID from that address within it is a
 	// return (AddrBack: the ID alternates between addresses, as two

@@ -38,7 +38,7 @@ var (
 	descAllRestarts   = desc("nodes_restarts_total", "Restarts of nodes (a new message 00).")
 	descAllBadLines   = desc("nodes_bad_lines_total", "Bad lines received from nodes, by reason.", "reason")
 	descAllEvDropped  = desc("nodes_events_dropped_total", "Link events that found a subscriber's channel full.")
-	descAllAmbiguous  = desc("nodes_ambiguities_total", "Decisions about nodes' messages that could not be made for sure, by kind: repeat_00 = an identical first message (id 00) taken for a repeat (lost if the node had restarted), restart_00 = taken for a restart (a duplicate if it had not), foreign_acked = messages acknowledged from another address while the node was away (it may never have had them), renumbered = messages sent again under a new id after the node's address changed (a duplicate if it was the same device and had one).", "kind")
+	descAllAmbiguous  = desc("nodes_ambiguities_total", "Decisions about nodes' messages that could not be made for sure, by kind: repeat_00 = an identical first message (id 00) taken for a repeat (lost if the node had restarted), restart_00 = taken for a restart (a duplicate if it had not), foreign_acked = messages acknowledged from another address while the node was away (it may never have had them), renumbered = messages sent again under a new id after the node's address changed (a duplicate if it was the same device and had one), overflow_loss = the node closed its link right after acknowledging a message, as an original client whose 20-line queue is full does (that message is probably lost).", "kind")
 	descAllPending    = desc("nodes_pending_messages", "Qos messages to nodes awaiting their ACK.")
 	descAllQueued     = desc("nodes_queued_messages", "Messages to nodes waiting in memory to be sent or acknowledged.")
 
@@ -168,6 +168,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		all.ForeignAcked += st.ForeignAcked
 		all.Renumbered += st.Renumbered
 		all.TwoDevices += st.TwoDevices
+		all.ProbableLosses += st.ProbableLosses
 		all.TooLong += st.TooLong
 		all.Malformed += st.Malformed
 		all.NotUTF8 += st.NotUTF8
@@ -210,6 +211,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAllAmbiguous, all.AmbiguousRestarts, "restart_00")
 	counter(descAllAmbiguous, all.ForeignAcked, "foreign_acked")
 	counter(descAllAmbiguous, all.Renumbered, "renumbered")
+	counter(descAllAmbiguous, all.ProbableLosses, "overflow_loss")
 	counter(descAddrChange, all.TwoDevices, "two_devices")
 	gauge(descAllPending, float64(all.Pending))
 	gauge(descAllQueued, float64(all.Queued))
@@ -260,6 +262,7 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	counter(descAmbiguous, st.AmbiguousRestarts, "restart_00")
 	counter(descAmbiguous, st.ForeignAcked, "foreign_acked")
 	counter(descAmbiguous, st.Renumbered, "renumbered")
+	counter(descAmbiguous, st.ProbableLosses, "overflow_loss")
 	gauge(descPending, float64(st.Pending))
 	gauge(descQueued, float64(st.Queued))
 	if !st.LastReceived.IsZero() {

@@ -144,7 +144,7 @@ const (
 	// (the last three with Config.Stored, Config.Spooled and
 	// Config.Dropped).
 	NodeBasic NodeMetrics = iota
-	// NodeFull adds every other per-node series: up to 27 per node, for
+	// NodeFull adds every other per-node series: up to 28 per node, for
 	// fleets of tens or hundreds of nodes, or to debug.
 	NodeFull
 	// NodeNone exports no per-node series: for fleets of many thousands

@@ -99,10 +99,10 @@ func TestNodeMetrics(t *testing.T) {
 		t.Errorf("the zero NodeMetrics gives %d series, want basic's %d", zero, basic)
 	}
 	full, ffleet := series(metrics.NodeFull)
-	// 23 always, plus its last receive time, last ACK round trip and
+	// 24 always, plus its last receive time, last ACK round trip and
 	// inferred T once known.
-	if full < 23 || full > 26 {
-		t.Errorf("full: %d series for node a, want 23 to 26", full)
+	if full < 24 || full > 27 {
+		t.Errorf("full: %d series for node a, want 24 to 27", full)
 	}
 	none, nfleet := series(metrics.NodeNone)
 	if none != 0 {

@@ -153,11 +153,15 @@ type Warnings struct {
 	ForeignAcked uint64 `json:"foreign_acked"`
 	Redelivered  uint64 `json:"redelivered"`
 	Renumbered   uint64 `json:"renumbered"`
+	// ProbableLosses: the node closed its link right after acknowledging
+	// a message, as an original client whose 20-line queue is full does
+	// (the message is lost): pace it (docs/GATEWAY.md).
+	ProbableLosses uint64 `json:"probable_losses"`
 }
 
 // Total is the number of warnings.
 func (w Warnings) Total() uint64 {
-	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent + w.ForeignAcked + w.Renumbered
+	return w.AmbiguousRepeats + w.AmbiguousRestarts + w.AddrMoves + w.AddrReturns + w.AddrConcurrent + w.ForeignAcked + w.Renumbered + w.ProbableLosses
 }
 
 // Pending is the list of node IDs waiting for approval (Config.Pending).
@@ -263,7 +267,8 @@ func (s *Server) nodeOf(st link.Stats, T time.Duration) Node {
 		Restarts:    st.PeerRestarts,
 		BadLines:    BadLines{TooLong: st.TooLong, Malformed: st.Malformed, NotUTF8: st.NotUTF8},
 		Warnings: Warnings{AmbiguousRepeats: st.AmbiguousRepeats, AmbiguousRestarts: st.AmbiguousRestarts,
-			ForeignAcked: st.ForeignAcked, Redelivered: st.Redelivered, Renumbered: st.Renumbered, TwoDevices: st.TwoDevices > 0},
+			ForeignAcked: st.ForeignAcked, Redelivered: st.Redelivered, Renumbered: st.Renumbered, TwoDevices: st.TwoDevices > 0,
+			ProbableLosses: st.ProbableLosses},
 	}
 	if st.Up {
 		n.State = "up"

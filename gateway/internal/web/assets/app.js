@@ -126,7 +126,13 @@ function renderRow(n, tr) {
   } else {
     numCell(c[5], n.messages_in, "");
   }
-  numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
+  const pl = (n.warnings || {}).probable_losses || 0;
+  if (pl) {
+    cell(c[6], fmtN(n.messages_out) + " ⚠" + fmtN(pl), fmtN(n.qos_acked) + " qos messages acknowledged\n" + fmtN(pl) +
+      " probably lost: the node dropped its link right after acknowledging them, as an original client whose 20-line queue is full does (pace it: docs/GATEWAY.md)", "num warn");
+  } else {
+    numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
+  }
   numCell(c[7], n.qos_repeats, "");
   numCell(c[8], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");
   let q = n.queued + (n.stored === null ? "" : " + " + fmtN(n.stored) + " stored");

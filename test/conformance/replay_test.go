@@ -192,10 +192,17 @@ func replayServerOnce(ctx context.Context, t *testing.T, name string, evs []lega
 	void := func() *voidReplay { return timedOut(srv.events, probe, evs, legacy.C2S) }
 	var sl *link.Link
 	for k, c := range legacy.Conns(evs) {
+		// A broken connection: our server's Down event, dispatched
+		// apart, tells whether it timed out; wait for it first.
+		voidAfterDown := func(err error) *voidReplay {
+			t.Helper()
+			srv.events.waitDown(ctx, k+1)
+			return voidOr(t, void(), err)
+		}
 		p := dialRaw(ctx, t, srv.addr)
 		p.send(rec.id + "\n")
 		if _, err := p.next(ctx); err != nil { // our server's first line
-			return voidOr(t, void(), err)
+			return voidAfterDown(err)
 		}
 		if sl == nil {
 			var err error
@@ -208,10 +215,10 @@ func replayServerOnce(ctx context.Context, t *testing.T, name string, evs []lega
 			p.send(after)
 		}
 		if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, rest, c, legacy.C2S); err != nil {
-			return voidOr(t, void(), err)
+			return voidAfterDown(err)
 		}
 		if err := collectAcks(ctx, p, c, rec.acks[c]); err != nil {
-			return voidOr(t, void(), err)
+			return voidAfterDown(err)
 		}
 		p.conn.Close()
 		if err := srv.events.waitDown(ctx, k+1); err != nil {
@@ -357,15 +364,20 @@ func replayClientOnce(ctx context.Context, t *testing.T, evs []legacy.Event, pro
 	}, ev)
 	void := func() *voidReplay { return timedOut(ev, probe, evs, legacy.S2C) }
 	for k, c := range legacy.Conns(evs) {
+		voidAfterDown := func(err error) *voidReplay { // see replayServerOnce
+			t.Helper()
+			ev.waitDown(ctx, k+1)
+			return voidOr(t, void(), err)
+		}
 		p := acceptRaw(ctx, t, ln)
 		if id, err := p.next(ctx); err != nil || id != rec.id {
-			return voidOr(t, void(), fmt.Errorf("conn %d: first line %q, %v; want the ID %q", c, id, err, rec.id))
+			return voidAfterDown(fmt.Errorf("conn %d: first line %q, %v; want the ID %q", c, id, err, rec.id))
 		}
 		if err := (legacy.ReplayConfig{Speed: replaySpeed}).Replay(ctx, p.conn, evs, c, legacy.S2C); err != nil {
-			return voidOr(t, void(), err)
+			return voidAfterDown(err)
 		}
 		if err := collectAcks(ctx, p, c, rec.acks[c]); err != nil {
-			return voidOr(t, void(), err)
+			return voidAfterDown(err)
 		}
 		p.conn.Close()
 		if err := ev.waitDown(ctx, k+1); err != nil {

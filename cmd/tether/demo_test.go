@@ -218,7 +218,10 @@ func TestDemoSplitRemote(t *testing.T) {
 	addr := startDemoServer(t, sctx, "remote")
 	nctx, stopNodes := context.WithCancel(ctx)
 	defer stopNodes()
-	common := []string{"demo", "remote", "--server", addr, "--timeout", "200ms", "--interval", "200ms"}
+	// --retry: the server is up; a first dial that a loaded machine holds
+	// up past T (its bound) must not end a node (seen: "rx ended early:
+	// cannot reach the server ... i/o timeout").
+	common := []string{"demo", "remote", "--server", addr, "--timeout", "200ms", "--interval", "200ms", "--retry"}
 	txDone := make(chan error, 1)
 	go func() {
 		txDone <- run(nctx, &env{stdout: io.Discard, stderr: io.Discard}, append(common, "--node", "tx"))

@@ -142,14 +142,20 @@ func (s *Soak) startNode(ctx context.Context, id, target string) (*simNode, erro
 		n.proxy = p
 		addr = p.Addr()
 	}
-	cl, err := client.Dial(ctx, client.Config{
+	cfg := client.Config{
 		ID:      id,
 		Server:  addr,
 		Timeout: s.cfg.Timeout,
 		Dial:    s.cfg.Dial,
 		OnEvent: n.onEvent,
 		Logger:  s.cfg.Logger,
-	})
+	}
+	if s.srv != nil {
+		// Our own server, listening already: a first dial that fails
+		// (one bounded by T, on a loaded machine) is tried again.
+		cfg.BadServer = func(context.Context, error) error { return nil }
+	}
+	cl, err := client.Dial(ctx, cfg)
 	if err != nil {
 		if n.proxy != nil {
 			n.proxy.Close()

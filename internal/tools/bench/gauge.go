@@ -125,15 +125,26 @@ func (s *sampler) take() []int64 {
 type acceptListener struct {
 	net.Listener
 	first atomic.Int64 // mono time, 0 before
+	last  atomic.Int64
 	n     atomic.Int64
 }
 
 func (l *acceptListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil && l.n.Add(1) == 1 {
-		l.first.Store(mono(time.Now()))
+	if err == nil {
+		now := mono(time.Now())
+		if l.n.Add(1) == 1 {
+			l.first.Store(now)
+		}
+		l.last.Store(now) // one accept loop: in order
 	}
 	return c, err
+}
+
+// span returns the number of connections accepted and the time from the
+// first to the last.
+func (l *acceptListener) span() (int64, time.Duration) {
+	return l.n.Load(), time.Duration(l.last.Load() - l.first.Load())
 }
 
 // firstAt returns when the first connection was accepted, and whether

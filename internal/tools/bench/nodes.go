@@ -74,6 +74,10 @@ func startNodes(ctx context.Context, spec NodesSpec) (*nodeSet, error) {
 				Dial:              dialerFrom(sourceIP(i, spec.PerIP), spec.Timeout),
 				OnEvent:           ns.event,
 				Logger:            log,
+				// A dial that times out on a loaded machine (a SYN
+				// dropped at a full listen queue) is tried again, as
+				// after an outage, rather than failing the run.
+				BadServer: func(context.Context, error) error { return nil },
 			})
 			if err == nil {
 				ns.clients[i] = c

@@ -146,6 +146,17 @@ type ScalePoint struct {
 	// retransmission, 1 s or more.
 	StormListenDrops    int64 `json:"storm_listen_drops"`
 	RawStormListenDrops int64 `json:"raw_storm_listen_drops"`
+	// Where a storm's time goes: how long the old server took to close
+	// (its nodes see their outages over that time, and come back spread
+	// over as much), how many connections the new one accepted (more
+	// than N: nodes that had to try again) and from its first accept to
+	// its last.
+	StormCloseSeconds     float64 `json:"storm_close_seconds"`
+	StormAccepts          int64   `json:"storm_accepts"`
+	StormAcceptSeconds    float64 `json:"storm_accept_span_seconds"`
+	RawStormCloseSeconds  float64 `json:"raw_storm_close_seconds"`
+	RawStormAccepts       int64   `json:"raw_storm_accepts"`
+	RawStormAcceptSeconds float64 `json:"raw_storm_accept_span_seconds"`
 
 	// The same N idle MQTT clients on mosquitto, each sending a PINGREQ
 	// every MosquittoKeepaliveMs (their keepalive, T rounded up to whole

@@ -123,7 +123,9 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 	if cfg.AtStorm != nil {
 		cfg.AtStorm(n, false)
 	}
+	closing := time.Now()
 	ts.close()
+	p.StormCloseSeconds = time.Since(closing).Seconds()
 	drops0 := listenDrops()
 	ts, err = startTether(addr, cfg.Timeout, cfg.Logger)
 	if err != nil {
@@ -147,6 +149,9 @@ func (r *runner) idle(ctx context.Context, p *ScalePoint) error {
 		p.StormListenDrops = listenDrops() - drops0
 	}
 	p.StormUp, p.StormDelivered = ts.ups.count(), ts.delivered.count()
+	var span time.Duration
+	p.StormAccepts, span = ts.ln.span()
+	p.StormAcceptSeconds = span.Seconds()
 	p.StormComplete = upOK && delOK
 	if first, ok := ts.ln.firstAt(); ok {
 		end := ts.ups.lastAt()
@@ -286,7 +291,9 @@ func (r *runner) rawStorm(ctx context.Context, p *ScalePoint) error {
 	addr := echo.addr()
 	r.progress("scale %d: restarting the raw echo server (raw storm)", n)
 	drops0 := listenDrops()
+	closing := time.Now()
 	echo.close()
+	p.RawStormCloseSeconds = time.Since(closing).Seconds()
 	echo, err = startEcho(addr)
 	if err != nil {
 		return fmt.Errorf("restart on %s: %w", addr, err)
@@ -301,6 +308,9 @@ func (r *runner) rawStorm(ctx context.Context, p *ScalePoint) error {
 	if first, ok := echo.ln.firstAt(); ok {
 		p.RawStormSeconds = echo.lines.lastAt().Sub(first).Seconds()
 	}
+	var span time.Duration
+	p.RawStormAccepts, span = echo.ln.span()
+	p.RawStormAcceptSeconds = span.Seconds()
 	return nil
 }
 

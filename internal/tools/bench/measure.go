@@ -143,12 +143,14 @@ func listenDrops() int64 {
 	return -1
 }
 
-// counters is a process's cumulative count of read-like and write-like
-// system calls (/proc/PID/io syscr, syscw: read, recvfrom, write,
-// sendto, ...) and of context switches of its threads, voluntary (a
-// thread blocked: in epoll, on a futex) and not (/proc/PID/task/*/status).
-// Differences of two readings divided by the messages or keepalives in
-// between give syscalls and thread wakeups per message.
+// counters is a process's cumulative count of read and write system
+// calls (/proc/PID/io syscr, syscw: read and write, not recv and send)
+// and of its threads' voluntary context switches, each a thread that
+// blocked (in epoll, on a futex) and so had to be woken again
+// (/proc/PID/task/*/status; the involuntary ones, preemptions, count how
+// busy the machine is and are left out). Differences of two readings
+// divided by the messages or keepalives in between give system calls and
+// thread wakeups per message.
 type counters struct {
 	Reads, Writes, Switches int64
 }
@@ -180,7 +182,7 @@ func readCounters(pid string) counters {
 		}
 		for line := range bytes.SplitSeq(b, []byte("\n")) {
 			k, v, ok := bytes.Cut(line, []byte(":"))
-			if ok && bytes.HasSuffix(k, []byte("ctxt_switches")) {
+			if ok && string(k) == "voluntary_ctxt_switches" {
 				n, _ := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
 				c.Switches += n
 			}
@@ -201,10 +203,10 @@ func per(c0, c1 counters, events float64) Costs {
 	}
 }
 
-// Costs are a server process's system calls and thread context switches
-// per message or per keepalive.
+// Costs are a server process's system calls and thread wakeups
+// (voluntary context switches) per message or per keepalive.
 type Costs struct {
 	Reads    float64 `json:"reads"`
 	Writes   float64 `json:"writes"`
-	Switches float64 `json:"context_switches"`
+	Switches float64 `json:"wakeups"`
 }

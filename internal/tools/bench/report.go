@@ -212,14 +212,14 @@ func (r *Result) growthRows(t *table) {
 }
 
 // costRows is scenario 6: the server process's system calls and thread
-// context switches per message and per keepalive, from /proc, next to
-// the baselines': where the time goes.
+// wakeups per message and per keepalive, from /proc, next to the
+// baselines': where the time goes.
 func (r *Result) costRows(t *table) {
 	c := func(x Costs) string {
 		if x == (Costs{}) {
 			return "–"
 		}
-		return fmt.Sprintf("%.2f reads, %.2f writes, %.2f switches", x.Reads, x.Writes, x.Switches)
+		return fmt.Sprintf("%.2f reads, %.2f writes, %.2f wakeups", x.Reads, x.Writes, x.Switches)
 	}
 	for _, q := range r.Throughput {
 		if len(q.Baselines) == 0 || q.Costs == (Costs{}) {

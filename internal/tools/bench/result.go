@@ -118,7 +118,7 @@ type ScalePoint struct {
 	IdleCPUPercent float64 `json:"idle_cpu_percent"` // server process, of one core
 	IdleSysPercent float64 `json:"idle_sys_percent"` // the kernel's part of it
 	FarmCPUPercent float64 `json:"farm_cpu_percent,omitempty"`
-	// The server process's system calls and context switches per
+	// The server process's system calls and thread wakeups per
 	// keepalive a node sends, over the idle window (Tether, raw TCP,
 	// mosquitto: per PINGREQ).
 	IdleCosts          Costs `json:"idle_costs_per_keepalive"`

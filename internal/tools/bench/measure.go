@@ -18,6 +18,7 @@ type Usage struct {
 	HeapAlloc  int64         `json:"heap_bytes"`  // live heap (after a GC when asked)
 	StackInuse int64         `json:"stack_bytes"` // goroutine stacks
 	Goroutines int           `json:"goroutines"`
+	Counters   counters      `json:"counters"` // system calls, thread wakeups
 }
 
 // readUsage reads this process's usage. With settle, it first collects
@@ -39,6 +40,7 @@ func readUsage(settle bool) Usage {
 		HeapAlloc:  int64(ms.HeapAlloc),
 		StackInuse: int64(ms.StackInuse),
 		Goroutines: runtime.NumGoroutine(),
+		Counters:   readCounters("self"),
 	}
 }
 

@@ -231,6 +231,14 @@ func (r *Result) costRows(t *table) {
 				t.row("", "", "", "", bl.Name+" "+c(bl.Costs), "", "", "")
 			}
 		}
+		if q.NodeCosts != (Costs{}) {
+			t.row("6", "node costs per message (the nodes' process)", q.Name, c(q.NodeCosts), q.Baselines[0].Name+" "+c(q.Baselines[0].NodeCosts), "", "", "")
+			for _, bl := range q.Baselines[1:] {
+				if bl.NodeCosts != (Costs{}) {
+					t.row("", "", "", "", bl.Name+" (Paho) "+c(bl.NodeCosts), "", "", "")
+				}
+			}
+		}
 	}
 	for _, p := range r.Scale {
 		if p.IdleCosts == (Costs{}) {

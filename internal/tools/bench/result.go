@@ -89,7 +89,8 @@ type Rate struct {
 	Tether    float64    `json:"msgs_per_s"`
 	Ratio     float64    `json:"msgs_per_s_ratio"` // Tether / the raw TCP baseline
 	Costs     Costs      `json:"server_costs_per_msg"`
-	Baselines []Baseline `json:"baselines"` // the raw TCP one first
+	NodeCosts Costs      `json:"node_costs_per_msg"` // the nodes' process (the farm), when apart
+	Baselines []Baseline `json:"baselines"`          // the raw TCP one first
 }
 
 // Baseline is a figure measured the same way on another stack.
@@ -97,8 +98,10 @@ type Baseline struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Ratio float64 `json:"ratio"` // Value / the raw TCP baseline
-	// The server's (echo server's, broker's) costs per message.
-	Costs Costs `json:"server_costs_per_msg"`
+	// The server's (echo server's, broker's) costs per message, and the
+	// clients' process's.
+	Costs     Costs `json:"server_costs_per_msg"`
+	NodeCosts Costs `json:"node_costs_per_msg"`
 }
 
 // ScalePoint holds scenarios 3 and 4 at one number of nodes.

@@ -57,12 +57,14 @@ func (r *runner) throughput(ctx context.Context) error {
 		echo.lines.reset()
 		spec := LoadSpec{Addr: echo.addr(), Conns: b.conns, Workers: b.wind, Duration: cfg.Duration,
 			Size: cfg.Size, Mode: b.mode, PerIP: cfg.PerIP}
-		c0 := readCounters("self")
+		c0, f0 := readCounters("self"), r.farmCounters(ctx)
 		if _, err = r.do(ctx, Request{Op: "raw.run", Load: &spec}); err != nil {
 			break
 		}
-		costs := per(c0, readCounters("self"), float64(echo.lines.count()))
-		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: b.name, Value: rate(&echo.lines), Costs: costs})
+		n := float64(echo.lines.count())
+		costs := per(c0, readCounters("self"), n)
+		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: b.name, Value: rate(&echo.lines), Costs: costs,
+			NodeCosts: r.farmCosts(ctx, f0, n)})
 	}
 	echo.close()
 	if err != nil {
@@ -122,14 +124,15 @@ func (r *runner) mqttRates(ctx context.Context, rates []Rate, broker, addr, pid 
 		}
 		r.progress("throughput: %s, %v", name, cfg.Duration)
 		spec := LoadSpec{Addr: addr, Conns: 1, Workers: b.workers, Duration: cfg.Duration, Size: cfg.Size}
-		c0 := readCounters(pid)
+		c0, f0 := readCounters(pid), r.farmCounters(ctx)
 		resp, err := r.do(ctx, Request{Op: "mqtt.run", Load: &spec})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		costs := per(c0, readCounters(pid), float64(resp.Count))
 		v := float64(resp.Count) / time.Duration(resp.Elapsed).Seconds()
-		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v, Costs: costs})
+		rates[b.i].Baselines = append(rates[b.i].Baselines, Baseline{Name: name, Value: v, Costs: costs,
+			NodeCosts: r.farmCosts(ctx, f0, float64(resp.Count))})
 	}
 	return nil
 }
@@ -139,7 +142,7 @@ func (r *runner) tetherRates(ctx context.Context, ts *tetherServer, rates []Rate
 	one := func(i int, spec LoadSpec) error {
 		r.progress("throughput: Tether %s, %v", rates[i].Name, cfg.Duration)
 		ts.delivered.reset()
-		c0 := readCounters("self")
+		c0, f0 := readCounters("self"), r.farmCounters(ctx)
 		resp, err := r.do(ctx, Request{Op: "nodes.write", Load: &spec})
 		if err != nil {
 			return err
@@ -149,6 +152,7 @@ func (r *runner) tetherRates(ctx context.Context, ts *tetherServer, rates []Rate
 			return err
 		}
 		rates[i].Costs = per(c0, readCounters("self"), float64(resp.Count))
+		rates[i].NodeCosts = r.farmCosts(ctx, f0, float64(resp.Count))
 		if !ok {
 			return fmt.Errorf("%s: %d messages written, %d delivered", rates[i].Name, resp.Count, ts.delivered.count())
 		}
@@ -197,6 +201,31 @@ func (r *runner) tetherRates(ctx context.Context, ts *tetherServer, rates []Rate
 		err = serr
 	}
 	return err
+}
+
+// farmCounters reads the farm process's counters, if it is a process of
+// its own (in-process, they would be the server's too).
+func (r *runner) farmCounters(ctx context.Context) *counters {
+	if !r.res.ServerOnly {
+		return nil
+	}
+	resp, err := r.do(ctx, Request{Op: "usage"})
+	if err != nil || resp.Usage == nil {
+		return nil
+	}
+	return &resp.Usage.Counters
+}
+
+// farmCosts is the farm's costs per message since c0 (zero if unknown).
+func (r *runner) farmCosts(ctx context.Context, c0 *counters, msgs float64) Costs {
+	if c0 == nil {
+		return Costs{}
+	}
+	c1 := r.farmCounters(ctx)
+	if c1 == nil {
+		return Costs{}
+	}
+	return per(*c0, *c1, msgs)
 }
 
 // rate is a gauge's events per second between its first and last.

@@ -154,6 +154,13 @@ func (r *Result) scaleRows(t *table) {
 			fmt.Sprintf("%s (%d)", st, p.StormListenDrops),
 			fmt.Sprintf("raw TCP reconnect + one line %s (%d)", secs(p.RawStormSeconds), p.RawStormListenDrops),
 			ratio(p.StormSeconds, p.RawStormSeconds), a, v)
+		if p.StormAccepts > 0 {
+			t.row("4", fmt.Sprintf("storm, %s nodes", commas(float64(p.N))),
+				"where it went: the old server's close (the spread of the outages) / connections accepted / first to last accept",
+				fmt.Sprintf("%s / %s / %s", secs(p.StormCloseSeconds), commas(float64(p.StormAccepts)), secs(p.StormAcceptSeconds)),
+				fmt.Sprintf("raw TCP %s / %s / %s", secs(p.RawStormCloseSeconds), commas(float64(p.RawStormAccepts)), secs(p.RawStormAcceptSeconds)),
+				"", "", "")
+		}
 	}
 }
 

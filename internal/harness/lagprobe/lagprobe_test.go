@@ -69,3 +69,23 @@ func TestProbeSeesStop(t *testing.T) {
 		t.Fatalf("stalled %v within %v", s, end.Sub(start))
 	}
 }
+
+// Retry runs a body again when VoidIfStalled finds the process stopped
+// within the attempt; a failure without a stall would stand.
+func TestRetryVoidsOnStall(t *testing.T) {
+	tries := 0
+	Retry(t, 5, func() {
+		tries++
+		if tries == 1 {
+			cmd := exec.Command("sh", "-c", fmt.Sprintf("kill -STOP %d; sleep 0.2; kill -CONT %d", os.Getpid(), os.Getpid()))
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			VoidIfStalled(t, time.Second, 150*time.Millisecond, "first attempt")
+			t.Fatal("the first attempt was not voided, though the process was stopped for 200ms")
+		}
+	})
+	if tries < 2 {
+		t.Fatalf("%d attempts, want a second one after the void first", tries)
+	}
+}

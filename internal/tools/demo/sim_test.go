@@ -1,6 +1,7 @@
 package demo_test
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/harness/lagprobe"
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/internal/tools/demo"
 )
@@ -19,61 +21,68 @@ const T = demotest.T
 // cuts one and resets the other, and checks that messages flow both ways
 // before, during (qos, delivered once the node is back) and after, and
 // that the Sim narrates and counts each outage.
+// (Run by lagprobe.Retry: an outage that a stall of the process made,
+// with T = 300 ms, voids an attempt.)
 func TestSimRecoversFromOutages(t *testing.T) {
 	t.Parallel()
-	ctx := demotest.Context(t)
-	st := demotest.NewStory()
-	sim := demotest.StartSim(ctx, t, demo.NewPrinter(st), "a", "b")
-	if sim.T != T {
-		t.Errorf("Sim.T = %v, want %v", sim.T, T)
-	}
-	for _, id := range []string{"a", "b"} {
-		st.Await(ctx, t, regexp.MustCompile(`node `+id+` +link up$`), 1)
-	}
-	if n := sim.Up(); n != 2 {
-		t.Fatalf("Up = %d with both nodes up, want 2", n)
-	}
-
-	for i, tc := range []struct {
-		id    string
-		fault func(*faultnet.Proxy)
-	}{
-		{"a", (*faultnet.Proxy).Cut},
-		{"b", (*faultnet.Proxy).Reset},
-	} {
-		node := sim.Nodes[tc.id]
-		srv, err := sim.Server.Node(ctx, tc.id)
-		if err != nil {
-			t.Fatal(err)
+	lagprobe.Retry(t, 5, func() {
+		ctx := demotest.Context(t)
+		st := demotest.NewStory()
+		sim := demotest.StartSim(ctx, t, demo.NewPrinter(st), "a", "b")
+		if sim.T != T {
+			t.Errorf("Sim.T = %v, want %v", sim.T, T)
 		}
-		if err := node.Write(ctx, "hello from "+tc.id); err != nil {
-			t.Fatal(err)
+		for _, id := range []string{"a", "b"} {
+			st.Await(ctx, t, regexp.MustCompile(`node `+id+` +link up$`), 1)
 		}
-		if line, err := srv.ReadLine(ctx); err != nil || line != "hello from "+tc.id {
-			t.Fatalf("server read %q, %v; want the node's hello", line, err)
+		if n := sim.Up(); n != 2 {
+			t.Fatalf("Up = %d with both nodes up, want 2", n)
 		}
 
-		tc.fault(sim.Proxies[tc.id])
-		st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link DOWN: .+; reconnecting after 300ms$`), 1)
-		st.Await(ctx, t, regexp.MustCompile(`server +node `+tc.id+`'s link down: `), 1)
-		// Written during the outage: qos delivers it once the node is back.
-		if err := srv.Write(ctx, "while you were away"); err != nil {
-			t.Fatal(err)
+		for i, tc := range []struct {
+			id    string
+			fault func(*faultnet.Proxy)
+		}{
+			{"a", (*faultnet.Proxy).Cut},
+			{"b", (*faultnet.Proxy).Reset},
+		} {
+			node := sim.Nodes[tc.id]
+			srv, err := sim.Server.Node(ctx, tc.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := node.Write(ctx, "hello from "+tc.id); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := srv.ReadLine(ctx); err != nil || line != "hello from "+tc.id {
+				t.Fatalf("server read %q, %v; want the node's hello", line, err)
+			}
+
+			tc.fault(sim.Proxies[tc.id])
+			st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link DOWN: .+; reconnecting after 300ms$`), 1)
+			st.Await(ctx, t, regexp.MustCompile(`server +node `+tc.id+`'s link down: `), 1)
+			// Written during the outage: qos delivers it once the node is back.
+			if err := srv.Write(ctx, "while you were away"); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := node.ReadLine(ctx); err != nil || line != "while you were away" {
+				t.Fatalf("node %s read %q, %v after the outage", tc.id, line, err)
+			}
+			st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link UP again after \S+ \(reconnects so far: [1-9]\d*\)$`), 1)
+			if n := sim.Outages(); n != i+1 {
+				lagprobe.VoidIfStalled(t, T, T/4, fmt.Sprintf("after outage %d: Outages = %d", i+1, n))
+				t.Errorf("after outage %d: Outages = %d", i+1, n)
+			}
 		}
-		if line, err := node.ReadLine(ctx); err != nil || line != "while you were away" {
-			t.Fatalf("node %s read %q, %v after the outage", tc.id, line, err)
+		if n := sim.Up(); n != 2 {
+			lagprobe.VoidIfStalled(t, T, T/4, fmt.Sprintf("Up = %d once both nodes are back, want 2", n))
+			t.Errorf("Up = %d once both nodes are back, want 2", n)
 		}
-		st.Await(ctx, t, regexp.MustCompile(`node `+tc.id+` +link UP again after \S+ \(reconnects so far: [1-9]\d*\)$`), 1)
-		if n := sim.Outages(); n != i+1 {
-			t.Errorf("after outage %d: Outages = %d", i+1, n)
+		if n := st.Count(regexp.MustCompile(`link DOWN`)); n != 2 {
+			lagprobe.VoidIfStalled(t, T, T/4, fmt.Sprintf("%d DOWN lines for two outages", n))
+			t.Errorf("%d DOWN lines for two outages:\n%s", n, st)
 		}
-	}
-	if n := sim.Up(); n != 2 {
-		t.Errorf("Up = %d once both nodes are back, want 2", n)
-	}
-	if n := st.Count(regexp.MustCompile(`link DOWN`)); n != 2 {
-		t.Errorf("%d DOWN lines for two outages:\n%s", n, st)
-	}
+	})
 }
 
 // TestSimNarratesNodeRestart replaces a node by a new process, as it

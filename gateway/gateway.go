@@ -207,12 +207,23 @@ func (g *Gateway) WebAddr() net.Addr {
 	return g.webLn.Addr()
 }
 
-// webExtra is what the status page shows of a node's MQTT side.
-func (g *Gateway) webExtra(id string) map[string]any {
+// webTopics are node id's topics, for the status page.
+func (g *Gateway) webTopics(id string) *web.Topics {
 	if g.bus == nil {
 		return nil
 	}
-	return map[string]any{"mqtt": g.topics.Prefix + "/" + EscapeID(id) + "/#"}
+	return &web.Topics{Up: g.topics.Up(id), Down: g.topics.Down(id), State: g.topics.State(id)}
+}
+
+// webLast is node id's last message, for the status page.
+func (g *Gateway) webLast(id string) (web.Message, bool) {
+	n := g.lookupNode(id)
+	if n == nil {
+		return web.Message{}, false
+	}
+	n.lastMu.Lock()
+	defer n.lastMu.Unlock()
+	return n.last, !n.last.Time.IsZero()
 }
 
 // Owns reports whether this gateway serves node id: every node if no

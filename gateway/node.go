@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/gateway/internal/store"
+	"github.com/tether-iot/tether/gateway/internal/web"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -56,6 +57,10 @@ type nodeState struct {
 	cancelF  context.CancelFunc // ends runFast's wait on the link (Down)
 	inflight *store.Item        // runNode's: handed to the link, its ACK not yet seen
 	forgetT  *time.Timer        // forgets the node once down long enough (forget.go)
+
+	// Its last message, for the status page (taken).
+	lastMu sync.Mutex
+	last   web.Message
 
 	// Its up spool (spool.go).
 	upMu         sync.Mutex    // guards draining

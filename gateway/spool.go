@@ -8,6 +8,7 @@ import (
 
 	"github.com/tether-iot/tether/gateway/internal/bus"
 	"github.com/tether-iot/tether/gateway/internal/store"
+	"github.com/tether-iot/tether/gateway/internal/web"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -117,8 +118,15 @@ func (g *Gateway) deliver(ctx context.Context, n *nodeState, m link.Message) err
 	return g.spool(n, m, pubs)
 }
 
-// taken ends n's refusal episode, if any, and hands m to OnMessage.
+// taken ends n's refusal episode, if any, keeps m as n's last message
+// for the status page, and hands m to OnMessage.
 func (g *Gateway) taken(n *nodeState, m link.Message) {
+	if g.web != nil {
+		last := web.ShownMessage(m.Payload, time.Now())
+		n.lastMu.Lock()
+		n.last = last
+		n.lastMu.Unlock()
+	}
 	if n.spoolFull.active() {
 		if k, ended := n.spoolFull.end(func() bool { return true }); ended {
 			g.log.Info("node's messages are taken again", "node", n.id, "refused", k)

@@ -30,18 +30,20 @@ func (w WebConfig) validate() error {
 func (g *Gateway) newWeb(scfg *server.Config) error {
 	cfg := g.cfg
 	wc := web.Config{
-		Addr:     cfg.Web.Addr,
-		Title:    "Tether gateway " + cfg.Name,
-		Version:  Version(), // buildinfo.go
-		Logger:   cfg.Logger,
-		Queue:    g.webQueue,
-		Offline:  g.offline,
-		Extra:    g.webExtra,
-		Broker:   g.webBroker,
-		Send:     g.Send,
-		Forget:   g.Forget,
-		Insecure: cfg.Web.Insecure,
-		Hosts:    cfg.Web.Hosts,
+		Addr:        cfg.Web.Addr,
+		Title:       "Tether gateway",
+		Name:        cfg.Name,
+		Version:     Version(), // buildinfo.go
+		Logger:      cfg.Logger,
+		Queue:       g.webQueue,
+		Offline:     g.offline,
+		LastMessage: g.webLast,
+		Topics:      g.webTopics,
+		Broker:      g.webBroker,
+		Send:        g.Send,
+		Forget:      g.Forget,
+		Insecure:    cfg.Web.Insecure,
+		Hosts:       cfg.Web.Hosts,
 	}
 	if cfg.Nodes.Approval {
 		wc.Pending = g.webPending

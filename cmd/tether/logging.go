@@ -11,9 +11,10 @@ import (
 // Logs (docs/RUNNING.md): every command that logs has --log-level and
 // --log-format. Lines go to stderr, in slog's text format (key=value, the
 // default: what scripts parse) or JSON (one object per line, for log
-// shippers). Under systemd, whose journal stamps every line with its own
-// time, the lines carry no time of their own: the journal is detected as
-// systemd documents it (JOURNAL_STREAM names stderr's device and inode).
+// shippers), their times in UTC (as on the status page). Under systemd,
+// whose journal stamps every line with its own time, the lines carry no
+// time of their own: the journal is detected as systemd documents it
+// (JOURNAL_STREAM names stderr's device and inode).
 
 // logFlags are a command's log flags.
 type logFlags struct {
@@ -35,7 +36,7 @@ func (l logFlags) logger(e *env, w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(l.level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", l.level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: utcTime}
 	if e.journal {
 		opts.ReplaceAttr = dropTime
 	}
@@ -46,6 +47,14 @@ func (l logFlags) logger(e *env, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", l.format)
+}
+
+// utcTime writes the time of each record in UTC.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.Time(a.Key, a.Value.Time().UTC())
+	}
+	return a
 }
 
 // dropTime removes the time of each record (the journal has its own).

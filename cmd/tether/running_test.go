@@ -227,6 +227,19 @@ func TestLogFlags(t *testing.T) {
 	if got := buf.String(); got != "level=INFO msg=\"link up\" node=7\n" {
 		t.Errorf("under the journal: %q", got)
 	}
+	// Times in UTC, as on the status page, whatever the machine's zone.
+	for _, format := range []string{"text", "json"} {
+		buf.Reset()
+		l, _ = logFlags{level: "info", format: format}.logger(&env{}, &buf)
+		auckland := time.Date(2026, 12, 7, 10, 47, 8, 0, time.FixedZone("NZDT", 13*3600))
+		r := slog.NewRecord(auckland, slog.LevelInfo, "link up", 0)
+		if err := l.Handler().Handle(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if got := buf.String(); !regexp.MustCompile(`2026-12-06T21:47:08(\.000)?Z`).MatchString(got) {
+			t.Errorf("%s: %q, want the time in UTC, 2026-12-06T21:47:08Z", format, got)
+		}
+	}
 	for _, bad := range []logFlags{{level: "loud", format: "text"}, {level: "info", format: "xml"}} {
 		if _, err := bad.logger(&env{}, io.Discard); err == nil {
 			t.Errorf("%+v: no error", bad)

@@ -2,19 +2,24 @@ package adversarial
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
 )
 
@@ -351,5 +356,79 @@ func TestWebCrossSiteApproval(t *testing.T) {
 	}
 	if _, err := h.g.Server().Lookup("intruder"); err == nil {
 		t.Error("the intruder was served")
+	}
+}
+
+// TestHostileMessagesOnPage (issue 12, the status page): nodes send the
+// longest lines they may, full of markup, a bidirectional override and
+// terminal escapes, under look-alike IDs: the page keeps the first 1 KiB
+// of each node's last message (not 4 KiB a node), says how long it was,
+// and serves it as JSON text under its CSP, while the honest node's
+// traffic goes on.
+func TestHostileMessagesOnPage(t *testing.T) {
+	h := start(t, options{})
+	const nodes, each = 20, 5
+	payload := func(i, k int) string {
+		p := fmt.Sprintf(`<script>alert(%d)</script><img src=x onerror="fetch('//evil')"> `, k) + "\u202e\x1b[2J\x1b]0;owned\x07 "
+		return p + strings.Repeat("é<b>", (3900-len(p))/5)
+	}
+	id := func(i int) string { return fmt.Sprintf("h\u043estile-%02d", i) } // Cyrillic о
+	var e errs
+	h.attack(func(ctx context.Context) {
+		parallel(4, func(w int) {
+			for i := w; i < nodes; i += 4 {
+				c, err := client.Dial(ctx, client.Config{ID: id(i), Server: h.nodeAddr, Timeout: T, Logger: slog.New(h.logs)})
+				if err != nil {
+					e.add(err)
+					return
+				}
+				for k := range each {
+					if err := c.Write(ctx, payload(i, k)); err != nil {
+						e.add(err)
+						break
+					}
+				}
+				e.add(c.Drain(ctx))
+				c.Close()
+			}
+		})
+	})
+	e.check(t)
+
+	c := webClient("127.0.0.1")
+	defer c.CloseIdleConnections()
+	for i := range nodes {
+		var n struct {
+			LastMessage *struct {
+				Text  string `json:"text"`
+				Bytes int    `json:"bytes"`
+			} `json:"last_message"`
+		}
+		resp, err := c.Get(h.webURL + "/api/nodes/" + url.PathEscape(id(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&n)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", id(i), err)
+		}
+		want := payload(i, each-1)
+		switch m := n.LastMessage; {
+		case m == nil:
+			t.Errorf("%s: no last message", id(i))
+		case len(m.Text) > 1024 || !utf8.ValidString(m.Text) || !strings.HasPrefix(want, m.Text) || len(m.Text) < 1020:
+			t.Errorf("%s: last message of %d bytes shown as %d bytes: want its first 1 KiB, cut at a character", id(i), len(want), len(m.Text))
+		case m.Bytes != len(want):
+			t.Errorf("%s: last message said to be %d bytes, want %d", id(i), m.Bytes, len(want))
+		}
+	}
+	resp, err := c.Get(h.webURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("the page's CSP %q does not keep scripts to its own", csp)
 	}
 }

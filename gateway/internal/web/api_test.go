@@ -234,8 +234,9 @@ func TestOffline(t *testing.T) {
 	}
 	var st web.Status
 	get(t, e.url+"/api/status", http.StatusOK, &st)
-	if st.NodesTotal != 1 || len(st.Nodes) != 2 {
-		t.Errorf("status: %d nodes total, %d rows; want 1 (connected), 2 rows", st.NodesTotal, len(st.Nodes))
+	if st.NodesTotal != 2 || st.NodesUp != 1 || st.NodesOffline != 1 || st.NodesDown != 0 || len(st.Nodes) != 2 {
+		t.Errorf("status: %d nodes total (%d up, %d down, %d offline), %d rows; want 2 (1 up, 1 offline), 2 rows",
+			st.NodesTotal, st.NodesUp, st.NodesDown, st.NodesOffline, len(st.Nodes))
 	}
 
 	want := `

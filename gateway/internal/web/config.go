@@ -92,8 +92,11 @@ type Config struct {
 	Approve func(id string) error
 	Deny    func(id string) error
 
-	// Title names the page (the gateway's name, say); "" means "Tether".
+	// Title names the page; "" means "Tether".
 	Title string
+	// Name is the name of what the page shows (the gateway's name, its
+	// host's by default), shown beside the title; "" shows none.
+	Name string
 
 	// Logger receives the page's log lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -118,9 +121,18 @@ type Config struct {
 	// per refresh.
 	Offline func() []string
 
-	// Extra, if set, returns more fields to show for node id (its MQTT
-	// topic, say): they go into Node.Extra and a column of the page. Same
-	// rules as Queue; values must marshal to JSON.
+	// LastMessage, if set, returns node id's last message (see
+	// ShownMessage), false if none came since the start: shown in the
+	// Last message column. Same rules as Queue.
+	LastMessage func(id string) (Message, bool)
+
+	// Topics, if set, returns node id's MQTT topics (nil: none), shown
+	// in the Topics column, each ready to copy. Same rules as Queue.
+	Topics func(id string) *Topics
+
+	// Extra, if set, returns more fields to show for node id: they go
+	// into Node.Extra and a column of the page. Same rules as Queue;
+	// values must marshal to JSON.
 	Extra func(id string) map[string]any
 
 	// Broker, if set, returns the state of the gateway's MQTT broker

@@ -1,5 +1,7 @@
 // Package web serves a Tether server's status page: a live table of the
-// nodes (up or down and since when, reconnects, messages in and out, qos
+// nodes (up or down and since when, their address, last message
+// (Config.LastMessage) and MQTT topics (Config.Topics), reconnects,
+// messages in and out, qos
 // repeats, duplicates, queued messages, with the gateway's durable queue
 // and the messages it dropped when it was full, and its up spool
 // (Config.Queue), ACK round
@@ -11,7 +13,10 @@
 // every up/down change to the browsers as it happens.
 //
 // The page is one embedded HTML file with its script and style: no build
-// step, no network access needed. Routes, relative to where Handler is
+// step, no network access needed. It fits a 1280-pixel window and turns
+// each row into a card under 700 pixels (a phone); its times are in UTC;
+// text from the network goes in as text, with invisible and control
+// characters escaped. Routes, relative to where Handler is
 // mounted:
 //
 //	GET /                the page

@@ -27,7 +27,7 @@ type env struct {
 
 // start serves a Tether server with T and its status page, until the end
 // of the test.
-func start(t *testing.T, T time.Duration, cfg web.Config) *env {
+func start(t testing.TB, T time.Duration, cfg web.Config) *env {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testutil.Logger()

@@ -93,8 +93,8 @@ func TestQuery(t *testing.T) {
 	}
 	var st web.Status
 	get(t, e.url+"/api/status?q=n1&limit=5", http.StatusOK, &st)
-	if st.Total != 253 || st.Matched != 2 || st.Limit != 5 || !slices.Equal(ids(st.Nodes), []string{"n1", "n10"}) || st.NodesUp != 2 || st.NodesTotal != 3 {
-		t.Errorf("/api/status?q=n1: %+v, want n1 and n10 of 253, header 2/3 up", st)
+	if st.Total != 253 || st.Matched != 2 || st.Limit != 5 || !slices.Equal(ids(st.Nodes), []string{"n1", "n10"}) || st.NodesUp != 2 || st.NodesDown != 1 || st.NodesOffline != 250 || st.NodesTotal != 253 {
+		t.Errorf("/api/status?q=n1: %+v, want n1 and n10 of 253, header 2 up, 1 down, 250 offline of 253", st)
 	}
 }
 

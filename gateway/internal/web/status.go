@@ -3,7 +3,9 @@ package web
 import (
 	"math"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tether-iot/tether/link"
 	"github.com/tether-iot/tether/server"
@@ -11,12 +13,20 @@ import (
 
 // Header is the page's summary of the server.
 type Header struct {
-	Title      string     `json:"title"`
-	Time       time.Time  `json:"time"`       // the server's clock, for relative times
-	TimeoutMs  float64    `json:"timeout_ms"` // the server's T
-	NodesUp    int        `json:"nodes_up"`
-	NodesTotal int        `json:"nodes_total"` // nodes that have connected at least once
-	Handshakes Handshakes `json:"handshakes"`
+	Title string `json:"title"`
+	// Name is the gateway's name (Config.Name), shown beside the title.
+	Name      string    `json:"name,omitempty"`
+	Time      time.Time `json:"time"`       // the server's clock, for relative times
+	TimeoutMs float64   `json:"timeout_ms"` // the server's T
+	// The table's rows by state: NodesTotal counts them all (the nodes
+	// that have connected since the start, and the offline ones: the
+	// rows of the table, Page.Total), NodesUp, NodesDown and NodesOffline
+	// those in each state.
+	NodesUp      int        `json:"nodes_up"`
+	NodesDown    int        `json:"nodes_down"`
+	NodesOffline int        `json:"nodes_offline"`
+	NodesTotal   int        `json:"nodes_total"`
+	Handshakes   Handshakes `json:"handshakes"`
 	// MQTT is the gateway's broker connection (Config.Broker), if any.
 	MQTT *Broker `json:"mqtt,omitempty"`
 	// Version is the running build's version (Config.Version).
@@ -121,8 +131,51 @@ type Node struct {
 	BadLines BadLines `json:"bad_lines"`
 	// Warnings counts what the gateway could not tell for sure about the
 	// node (a mark on its row).
-	Warnings Warnings       `json:"warnings"`
-	Extra    map[string]any `json:"extra,omitempty"` // Config.Extra
+	Warnings Warnings `json:"warnings"`
+
+	// LastMessage is the node's last message (Config.LastMessage): null
+	// when none came since the gateway started.
+	LastMessage *Message `json:"last_message"`
+	// Topics are the node's MQTT topics (Config.Topics), if any.
+	Topics *Topics        `json:"topics,omitempty"`
+	Extra  map[string]any `json:"extra,omitempty"` // Config.Extra
+}
+
+// MaxMessageShown is how many bytes of a node's last message the page
+// shows (Message.Text): the whole message is on its MQTT up topic.
+const MaxMessageShown = 1024
+
+// Message is a node's last message.
+type Message struct {
+	// Text is its first MaxMessageShown bytes (cut at a character), or
+	// all of it.
+	Text  string    `json:"text"`
+	Bytes int       `json:"bytes"` // the whole message's length
+	Time  time.Time `json:"time"`  // when the gateway took it
+}
+
+// ShownMessage returns the Message of payload taken at t: its Text is
+// payload's first MaxMessageShown bytes, cut at a character, copied so
+// that it does not hold payload's memory.
+func ShownMessage(payload string, t time.Time) Message {
+	text := payload
+	if len(text) > MaxMessageShown {
+		cut := MaxMessageShown
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = strings.Clone(text[:cut])
+	}
+	return Message{Text: text, Bytes: len(payload), Time: t}
+}
+
+// Topics are a node's MQTT topics: where its messages are published
+// (Up), where messages for it are taken (Down), and its retained state
+// (State).
+type Topics struct {
+	Up    string `json:"up"`
+	Down  string `json:"down"`
+	State string `json:"state"`
 }
 
 // Warnings counts the decisions the gateway could not make for sure about
@@ -309,6 +362,14 @@ func (s *Server) gatewayFields(n *Node) {
 		n.Stored, n.StoredBytes, n.Dropped, n.QueueFull = &q.Stored, &q.Bytes, &q.Dropped, q.Full
 		n.Spooled, n.SpooledBytes, n.SpoolRefused, n.SpoolFull = &q.Spooled, &q.SpooledBytes, &q.SpoolRefused, q.SpoolFull
 	}
+	if s.cfg.LastMessage != nil {
+		if m, ok := s.cfg.LastMessage(n.ID); ok {
+			n.LastMessage = &m
+		}
+	}
+	if s.cfg.Topics != nil {
+		n.Topics = s.cfg.Topics(n.ID)
+	}
 	if s.cfg.Extra != nil {
 		n.Extra = s.cfg.Extra(n.ID)
 	}
@@ -347,7 +408,7 @@ func Mismatch(peer, T time.Duration, tolerance float64) bool {
 
 // header reads the page's header from tb.
 func (s *Server) header(tb *table) Header {
-	h := Header{Title: s.cfg.Title, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}, Actions: []string{}}
+	h := Header{Title: s.cfg.Title, Name: s.cfg.Name, Time: time.Now(), Handshakes: Handshakes{ByReason: map[string]uint64{}}, Actions: []string{}}
 	if s.cfg.Broker != nil {
 		h.MQTT = s.cfg.Broker()
 	}
@@ -367,8 +428,10 @@ func (s *Server) header(tb *table) Header {
 		return h
 	}
 	h.TimeoutMs = *ms(tb.T)
-	h.NodesTotal = tb.links
+	h.NodesTotal = len(tb.entries)
 	h.NodesUp = tb.up
+	h.NodesDown = tb.links - tb.up
+	h.NodesOffline = len(tb.entries) - tb.links
 	st := srv.Stats()
 	h.Handshakes.Accepted = st.Accepted
 	h.Handshakes.OK = st.Handshakes

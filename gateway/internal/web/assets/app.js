@@ -57,11 +57,77 @@ function fmtAgo(iso) {
   return Math.floor(h / 24) + " d ago";
 }
 
-function fmtTime(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
+// Times are shown in UTC, 24-hour, as the gateway's logs write them:
+// never in the browser's zone, which may not be the gateway's.
+const pad = (n) => String(n).padStart(2, "0");
+
+function fmtClock(d) {
+  return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds());
 }
 
-function fmtN(n) { return n.toLocaleString("en-US"); }
+// fmtTime is an absolute time: 2006-01-02 15:04:05 UTC.
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + fmtClock(d) + " UTC";
+}
+
+// fmtN writes a count with thousands separators (one formatter: making
+// one per call, as toLocaleString does, costs tens of microseconds).
+const countFormat = new Intl.NumberFormat("en-US");
+function fmtN(n) { return countFormat.format(n); }
+
+function plural(n, one, many) { return fmtN(n) + " " + (n === 1 ? one : many); }
+
+// Text from the network is shown escaped where it could deceive:
+// invisible, control and format characters (a bidirectional override, a
+// zero-width space, a line break) and spaces other than U+0020 become
+// \x1b, \t, \n, \u202e as in Go's strconv.Quote, so that what is shown
+// is what was sent, character for character.
+const invisible = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]/u;
+
+function escapeChar(ch) {
+  const cp = ch.codePointAt(0);
+  switch (ch) {
+    case "\t": return "\\t";
+    case "\n": return "\\n";
+    case "\r": return "\\r";
+  }
+  const hex = cp.toString(16);
+  if (cp < 0x80) return "\\x" + hex.padStart(2, "0");
+  if (cp <= 0xffff) return "\\u" + hex.padStart(4, "0");
+  return "\\U" + hex.padStart(8, "0");
+}
+
+// plain matches printable ASCII without a space at either end: shown
+// as it is (the common case, checked first).
+const plain = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+// shown escapes s's invisible characters (spaces at either end too);
+// a backslash stays as it is.
+function shown(s) {
+  if (plain.test(s)) return s;
+  let out = "";
+  const chars = Array.from(s);
+  chars.forEach((ch, i) => {
+    if (ch === " " ? i === 0 || i === chars.length - 1 : invisible.test(ch)) out += escapeChar(ch);
+    else out += ch;
+  });
+  return out;
+}
+
+// ascii escapes every character of s beyond printable ASCII: an ID with
+// a look-alike letter (Cyrillic о for Latin o) differs from the real one
+// in this form.
+function ascii(s) {
+  if (/^[\x20-\x7e]*$/.test(s)) return s;
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0);
+    out += cp >= 0x20 && cp < 0x7f ? ch : escapeChar(ch);
+  }
+  return out;
+}
 
 // cell fills td with text, a tooltip and classes.
 function cell(td, text, title, cls) {
@@ -74,11 +140,23 @@ function numCell(td, n, title, badIfNonZero) {
   cell(td, fmtN(n), title, "num" + (n === 0 ? " zero" : badIfNonZero ? " bad" : ""));
 }
 
-const COLS = 16;
+function span(cls, text, title) {
+  const e = document.createElement("span");
+  e.className = cls;
+  e.textContent = text;
+  if (title) e.title = title;
+  return e;
+}
+
+// The columns of the node table, in order: data-label names each cell in
+// the narrow (phone) layout, where the header is hidden.
+const COLUMNS = ["Node", "Address", "State", "Last message", "In", "Out", "Queued", "QoS repeats",
+  "Duplicates", "Restarts", "Bad lines", "ACK RTT", "Node T", "Topics", "Extra", "Actions"];
+const C = Object.fromEntries(COLUMNS.map((name, i) => [name, i]));
 
 function renderRow(n, tr) {
   if (tr.cells.length === 0) {
-    for (let i = 0; i < COLS; i++) tr.insertCell();
+    for (const name of COLUMNS) tr.insertCell().dataset.label = name;
   }
   const c = tr.cells;
   const state = n.state || (n.up ? "up" : "down");
@@ -86,33 +164,26 @@ function renderRow(n, tr) {
   tr.dataset.state = state;
   tr.dataset.mismatch = n.timeout_mismatch ? "true" : "false";
 
-  cell(c[0], n.id, n.remote ? "last address: " + n.remote : "", "id");
-  const wa = n.warnings || {};
-  if (wa.two_devices || wa.addr_moves || wa.addr_returns || wa.addr_concurrent) {
-    const flag = document.createElement("span");
-    flag.className = wa.two_devices ? "mismatch" : "warn";
-    flag.textContent = wa.two_devices ? " ⚠ two devices?" : " ⚠ moved";
-    c[0].appendChild(flag);
-    c[0].title += (c[0].title ? "\n" : "") + "address changes: " + fmtN(wa.addr_moves || 0) + " moves, " +
-      fmtN(wa.addr_returns || 0) + " returns to an address it had left, " +
-      fmtN(wa.addr_concurrent || 0) + " claims from another address while up" +
-      (wa.two_devices ? "\nit alternates between addresses: two devices may share this ID" : "") +
-      (wa.foreign_acked ? "\n" + fmtN(wa.foreign_acked) + " messages acknowledged from another address while it was away (" +
-        fmtN(wa.redelivered || 0) + " sent again to it)" : "") +
-      (wa.renumbered ? "\n" + fmtN(wa.renumbered) + " messages sent again under a new id after an address change (duplicates if it had them)" : "");
-  }
-  c[1].textContent = "";
-  c[1].className = "state";
-  const badge = document.createElement("span");
-  badge.className = "badge " + state;
-  badge.textContent = state;
+  renderID(n, c[C.Node], tr);
+  renderAddress(n, c[C.Address]);
+
+  const st = c[C.State];
+  st.textContent = "";
+  st.className = "state";
+  st.title = n.since ? state + " since " + fmtTime(n.since) : "";
+  const badge = span("badge " + state, state);
   if (state === "offline") badge.title = "not connected since the gateway started";
-  c[1].appendChild(badge);
-  cell(c[2], sinceText(n), fmtTime(n.since), "ago since");
-  numCell(c[3], n.reconnects, n.connects + " connections in all");
-  cell(c[4], fmtAgo(n.last_received), fmtTime(n.last_received), "ago last");
+  st.append(badge, span("since", sinceText(n)));
+  if (n.reconnects) {
+    st.append(span("reconnects", plural(n.reconnects, "reconnect", "reconnects"),
+      plural(n.connects, "connection", "connections") + " in all: sockets attached after the first"));
+  }
+
+  renderLast(n, c[C["Last message"]]);
+
   // Messages from the node, and those of them waiting in the gateway's
   // up spool for the broker (shown only when there are some).
+  const inCell = c[C.In];
   if (n.spooled || n.spool_refused) {
     let inText = fmtN(n.messages_in) + " (" + fmtN(n.spooled) + " spooled";
     let inTitle = fmtN(n.spooled) + " acknowledged, waiting in the up spool for the broker (" +
@@ -122,74 +193,234 @@ function renderRow(n, tr) {
       inText += ", " + fmtN(n.spool_refused) + " refused";
       inTitle += "\n" + fmtN(n.spool_refused) + " not acknowledged because the spool was full (the node repeats them)";
     }
-    cell(c[5], inText + ")", inTitle, "num" + (n.spool_full || n.spool_refused ? " bad" : ""));
+    cell(inCell, inText + ")", inTitle, "num wrap" + (n.spool_full || n.spool_refused ? " bad" : ""));
   } else {
-    numCell(c[5], n.messages_in, "");
+    numCell(inCell, n.messages_in, "");
   }
   const pl = (n.warnings || {}).probable_losses || 0;
   if (pl) {
-    cell(c[6], fmtN(n.messages_out) + " ⚠" + fmtN(pl), fmtN(n.qos_acked) + " qos messages acknowledged\n" + fmtN(pl) +
+    cell(c[C.Out], fmtN(n.messages_out) + " ⚠" + fmtN(pl), plural(n.qos_acked, "QoS message", "QoS messages") + " acknowledged\n" + fmtN(pl) +
       " probably lost: the node dropped its link right after acknowledging them, as an original client whose 20-line queue is full does (pace it: docs/GATEWAY.md)", "num warn");
   } else {
-    numCell(c[6], n.messages_out, fmtN(n.qos_acked) + " qos messages acknowledged");
+    numCell(c[C.Out], n.messages_out, plural(n.qos_acked, "QoS message", "QoS messages") + " acknowledged");
   }
-  numCell(c[7], n.qos_repeats, "");
-  numCell(c[8], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");
-  let q = n.queued + (n.stored === null ? "" : " + " + fmtN(n.stored) + " stored");
-  let qTitle = fmtN(n.pending) + " awaiting ACK";
-  if (n.stored !== null) qTitle += "\n" + fmtN(n.stored_bytes) + " bytes in the durable store";
-  if (n.queue_full) {
-    q += " (full)";
-    qTitle += "\nqueue full: new messages for the node are dropped until it drains";
-  }
-  if (n.dropped) {
-    q += ", " + fmtN(n.dropped) + " dropped";
-    qTitle += "\n" + fmtN(n.dropped) + " messages for the node dropped since the gateway started";
-  }
-  const qCls = n.queue_full || n.dropped ? " bad" : (n.queued === 0 && !n.stored ? " zero" : "");
-  cell(c[9], q, qTitle, "num queue" + qCls);
-  cell(c[10], fmtMs(n.ack_rtt_ms), "", "num");
+  renderQueue(n, c[C.Queued]);
+  numCell(c[C["QoS repeats"]], n.qos_repeats, "");
+  numCell(c[C.Duplicates], n.duplicates, n.refused ? fmtN(n.refused) + " refused (queue full)" : "");
+
   const w = n.warnings || {};
   const amb = (w.ambiguous_repeats || 0) + (w.ambiguous_restarts || 0);
   if (amb) {
-    cell(c[11], fmtN(n.restarts) + " ⚠" + fmtN(amb),
+    cell(c[C.Restarts], fmtN(n.restarts) + " ⚠" + fmtN(amb),
       "identical first messages (00) the gateway could not classify for sure:\n" +
       fmtN(w.ambiguous_repeats || 0) + " taken for repeats (lost if the node had restarted)\n" +
       fmtN(w.ambiguous_restarts || 0) + " taken for restarts (duplicates if the node had not)", "num warn");
   } else {
-    numCell(c[11], n.restarts, "");
-  }
-
-  c[12].textContent = "";
-  c[12].className = "num peer-t";
-  c[12].title = "";
-  if (n.peer_timeout_ms === null) {
-    c[12].textContent = "–";
-    c[12].title = "not known yet: needs two keepalives in a row";
-  } else if (n.timeout_mismatch) {
-    const flag = document.createElement("span");
-    flag.className = "mismatch";
-    flag.textContent = "⚠ " + fmtMs(n.peer_timeout_ms);
-    c[12].appendChild(flag);
-    c[12].title = "differs from the server's T (" + fmtMs(header ? header.timeout_ms : null) +
-      "): a node and server with different T make links flap";
-  } else {
-    c[12].textContent = fmtMs(n.peer_timeout_ms);
+    numCell(c[C.Restarts], n.restarts, "");
   }
 
   const b = n.bad_lines;
   const bad = b.too_long + b.malformed + b.not_utf8;
-  numCell(c[13], bad, "too long " + b.too_long + ", malformed " + b.malformed + ", not UTF-8 " + b.not_utf8, true);
+  numCell(c[C["Bad lines"]], bad, "too long " + b.too_long + ", malformed " + b.malformed + ", not UTF-8 " + b.not_utf8, true);
 
+  if (n.ack_rtt_ms === null || n.ack_rtt_ms === undefined) cell(c[C["ACK RTT"]], "–", "no QoS message acknowledged yet", "num zero");
+  else cell(c[C["ACK RTT"]], fmtMs(n.ack_rtt_ms), "", "num");
+
+  const pt = c[C["Node T"]];
+  pt.textContent = "";
+  pt.className = "num peer-t";
+  pt.title = "";
+  if (n.peer_timeout_ms === null) {
+    pt.textContent = "–";
+    pt.className += " zero";
+    pt.title = "not known yet: needs two keepalives in a row";
+  } else if (n.timeout_mismatch) {
+    pt.appendChild(span("mismatch", "⚠ " + fmtMs(n.peer_timeout_ms)));
+    pt.title = "differs from the server's T (" + fmtMs(header ? header.timeout_ms : null) +
+      "): a node and server with different T make links flap";
+  } else {
+    pt.textContent = fmtMs(n.peer_timeout_ms);
+  }
+
+  renderTopics(n, c[C.Topics]);
+
+  const ex = c[C.Extra];
   if (n.extra) {
     hasExtra = true;
-    const parts = Object.keys(n.extra).sort().map((k) => k + "=" + JSON.stringify(n.extra[k]));
-    cell(c[14], parts.join(" "), "", "extra");
+    const parts = Object.keys(n.extra).sort().map((k) => shown(k) + "=" + shown(JSON.stringify(n.extra[k])));
+    cell(ex, parts.join(" "), "", "extra");
   } else {
-    cell(c[14], "", "", "extra");
+    cell(ex, "", "", "extra");
   }
-  c[14].hidden = !hasExtra;
-  renderActions(n, c[15]);
+  ex.dataset.label = "Extra";
+  ex.hidden = !hasExtra;
+  renderActions(n, c[C.Actions]);
+  for (const td of c) if (!td.dataset.label) td.dataset.label = COLUMNS[td.cellIndex];
+}
+
+// renderID fills the Node cell: an unfold button, the ID (escaped where
+// it holds invisible characters), its escaped ASCII form when it has
+// characters beyond ASCII (look-alikes), and its address warnings.
+function renderID(n, td, tr) {
+  td.className = "node";
+  td.title = "";
+  let unfold = td.querySelector("button.unfold");
+  if (!unfold) {
+    // Made once: a button replaced under the pointer loses the click.
+    td.textContent = "";
+    unfold = button("unfold", "▸", "show the whole last message and the topics' names", () => {
+      const o = tr.classList.toggle("open");
+      unfold.textContent = o ? "▾" : "▸";
+      unfold.setAttribute("aria-expanded", String(o));
+    });
+    unfold.setAttribute("aria-expanded", "false");
+    td.appendChild(unfold);
+  }
+  while (unfold.nextSibling) unfold.nextSibling.remove();
+  const id = span("id", shown(n.id));
+  td.appendChild(id);
+  if (ascii(n.id) !== n.id) {
+    td.appendChild(span("ascii", ascii(n.id),
+      "this ID has characters beyond ASCII: its escaped form tells it from a look-alike (Cyrillic о for Latin o, say)"));
+  }
+  const wa = n.warnings || {};
+  if (wa.two_devices || wa.addr_moves || wa.addr_returns || wa.addr_concurrent) {
+    const flag = span(wa.two_devices ? "mismatch" : "warn", wa.two_devices ? "⚠ two devices?" : "⚠ moved");
+    flag.title = "address changes: " + fmtN(wa.addr_moves || 0) + " moves, " +
+      fmtN(wa.addr_returns || 0) + " returns to an address it had left, " +
+      fmtN(wa.addr_concurrent || 0) + " claims from another address while up" +
+      (wa.two_devices ? "\nit alternates between addresses: two devices may share this ID" : "") +
+      (wa.foreign_acked ? "\n" + fmtN(wa.foreign_acked) + " messages acknowledged from another address while it was away (" +
+        fmtN(wa.redelivered || 0) + " sent again to it)" : "") +
+      (wa.renumbered ? "\n" + fmtN(wa.renumbered) + " messages sent again under a new id after an address change (duplicates if it had them)" : "");
+    td.appendChild(flag);
+  }
+}
+
+// renderAddress fills the Address cell: the address of the node's
+// connection, which may break before its port.
+function renderAddress(n, td) {
+  td.className = "address" + (n.remote ? "" : " zero");
+  td.title = n.remote ? (n.up ? "connected from " : "last connected from ") + n.remote : "not connected since the gateway started";
+  td.textContent = "";
+  if (!n.remote) {
+    td.textContent = "–";
+    return;
+  }
+  const a = shown(n.remote);
+  const i = a.lastIndexOf(":");
+  td.append(a.slice(0, i + 1), document.createElement("wbr"), a.slice(i + 1));
+}
+
+// renderLast fills the Last message cell: when, and the message, escaped
+// and cut to the cell (whole on hover, and when the row is unfolded).
+function renderLast(n, td) {
+  td.className = "last";
+  td.title = "";
+  td.textContent = "";
+  const m = n.last_message;
+  const when = m ? m.time : n.last_received;
+  td.appendChild(span("ago", fmtAgo(when), when ? fmtTime(when) : "no message since the gateway started"));
+  if (!m) return;
+  const text = shown(m.text);
+  // Bytes of the text kept: as many as its characters if it is ASCII.
+  const kept = m.bytes === m.text.length ? m.bytes : utf8.encode(m.text).length;
+  const cut = m.bytes > kept;
+  const pre = span("preview", text, text + (cut ? "\n… (the first " + fmtN(kept) + " bytes of " + fmtN(m.bytes) + ": the whole is on its MQTT up topic)" : ""));
+  if (cut) pre.dataset.cut = "true";
+  td.appendChild(pre);
+}
+
+const utf8 = new TextEncoder();
+
+// renderQueue fills the Queued cell: messages for the node not yet
+// delivered.
+function renderQueue(n, td) {
+  let title = "";
+  const parts = [];
+  let bad = false;
+  if (n.stored === null) {
+    // No durable queue: the link's own.
+    parts.push(fmtN(n.queued));
+    title = fmtN(n.queued) + " waiting to be sent or acknowledged (" + fmtN(n.pending) + " awaiting an ACK)";
+  } else {
+    parts.push(n.stored || n.queue_full ? fmtN(n.stored) + " stored" : "0");
+    title = fmtN(n.stored) + " in the gateway's durable queue (" + fmtN(n.stored_bytes) + " bytes): kept across restarts until the node acknowledges them";
+    if (n.queued) {
+      parts.push(fmtN(n.queued) + " sending");
+      title += "\n" + fmtN(n.queued) + " handed to its link (" + fmtN(n.pending) + " awaiting an ACK)";
+    }
+    if (n.queue_full) {
+      parts.push("full");
+      title += "\nqueue full: new messages for the node are dropped until it drains";
+      bad = true;
+    }
+    if (n.dropped) {
+      parts.push(fmtN(n.dropped) + " dropped");
+      title += "\n" + fmtN(n.dropped) + " messages for the node dropped since the gateway started";
+      bad = true;
+    }
+  }
+  td.textContent = "";
+  parts.forEach((p, i) => {
+    if (i > 0) td.append(" ");
+    td.appendChild(span(i === 0 ? "" : "more", p));
+  });
+  td.title = title;
+  const empty = n.queued === 0 && !n.stored && !n.dropped;
+  td.className = "num queue" + (bad ? " bad" : empty ? " zero" : "");
+}
+
+// renderTopics fills the Topics cell: a button per topic that copies
+// its name, and the names themselves when the row is unfolded.
+function renderTopics(n, td) {
+  td.className = "topics";
+  const t = n.topics;
+  const key = t ? t.up + "\n" + t.down + "\n" + t.state : "";
+  if (td.dataset.key === key) return; // unchanged: keep the buttons under the pointer
+  td.dataset.key = key;
+  td.textContent = "";
+  if (!t) {
+    td.textContent = "–";
+    td.classList.add("zero");
+    return;
+  }
+  const btns = document.createElement("span");
+  btns.className = "copies";
+  const names = document.createElement("span");
+  names.className = "names";
+  for (const [kind, topic] of [["up", t.up], ["down", t.down], ["state", t.state]]) {
+    const b = button("copy", kind, topic + "\n(click to copy)", () => copy(b, topic));
+    b.dataset.topic = topic;
+    btns.appendChild(b);
+    // A name may break after a slash.
+    const code = document.createElement("code");
+    topic.split("/").forEach((part, i) => {
+      if (i > 0) code.append("/", document.createElement("wbr"));
+      code.append(part);
+    });
+    names.appendChild(code);
+  }
+  td.append(btns, names);
+}
+
+// copy puts text on the clipboard and says so on b; where the browser
+// does not allow it (a page over plain HTTP beyond localhost), the row
+// unfolds with the name selected, for Ctrl+C.
+async function copy(b, text) {
+  const label = b.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    b.textContent = "copied";
+    b.classList.add("done");
+  } catch (e) {
+    const tr = b.closest("tr");
+    if (!tr.classList.contains("open")) tr.querySelector("button.unfold").click();
+    const code = Array.from(tr.querySelectorAll(".names code")).find((c) => c.textContent === text);
+    if (code) getSelection().selectAllChildren(code);
+    b.textContent = "Ctrl+C";
+  }
+  setTimeout(() => { b.textContent = label; b.classList.remove("done"); }, 1500);
 }
 
 // canAct tells whether the page offers action a: the server offers it
@@ -253,7 +484,7 @@ async function act(url, what) {
   }
 }
 
-function forgetNode(id) { act("api/nodes/" + encodeURIComponent(id) + "/forget", id + " forgotten"); }
+function forgetNode(id) { act("api/nodes/" + encodeURIComponent(id) + "/forget", shown(id) + " forgotten"); }
 
 // The approval list: rows kept by ID, so that a button is not replaced
 // under the pointer.
@@ -278,17 +509,18 @@ function renderPending(p) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.dataset.node = n.id;
-      for (let i = 0; i < 7; i++) tr.insertCell();
+      for (const name of ["Node", "Address", "TLS", "First claim", "Last claim", "Attempts", "Actions"]) tr.insertCell().dataset.label = name;
       const c = tr.cells[6];
       c.className = "actions";
-      if (canAct("approve")) c.appendChild(button("approve", "approve", "let this node in", () => act("api/pending/" + encodeURIComponent(n.id) + "/approve", n.id + " approved")));
-      if (canAct("deny")) c.appendChild(button("deny", "deny", "refuse this ID without listing it again", (b) => armed(b, () => act("api/pending/" + encodeURIComponent(n.id) + "/deny", n.id + " denied"))));
+      c.dataset.label = "Actions";
+      if (canAct("approve")) c.appendChild(button("approve", "approve", "let this node in", () => act("api/pending/" + encodeURIComponent(n.id) + "/approve", shown(n.id) + " approved")));
+      if (canAct("deny")) c.appendChild(button("deny", "deny", "refuse this ID without listing it again", (b) => armed(b, () => act("api/pending/" + encodeURIComponent(n.id) + "/deny", shown(n.id) + " denied"))));
       pendingRows.set(n.id, tr);
     }
     body.appendChild(tr); // in the list's order
     const c = tr.cells;
-    cell(c[0], n.id, "", "id");
-    cell(c[1], n.remote, "", "");
+    cell(c[0], shown(n.id), ascii(n.id) !== n.id ? "escaped: " + ascii(n.id) : "", "id");
+    cell(c[1], shown(n.remote), "", "address");
     cell(c[2], n.tls ? "yes" : "no", "", "");
     cell(c[3], fmtAgo(n.first), fmtTime(n.first), "ago");
     cell(c[4], fmtAgo(n.last), fmtTime(n.last), "ago");
@@ -299,8 +531,8 @@ function renderPending(p) {
 
 function tdNode(td) { return td.parentElement.dataset.node; }
 
-// sinceText is the Since cell: an offline node has not connected since
-// the gateway started.
+// sinceText is how long a node has been in its state: an offline node
+// has not connected since the gateway started.
 function sinceText(n) {
   return n.state === "offline" ? "not since start" : fmtAgo(n.since);
 }
@@ -353,16 +585,27 @@ function renderHeader(h) {
   header = h;
   skew = Date.parse(h.time) - Date.now();
   $("title").textContent = h.title;
-  document.title = h.title + " nodes";
+  $("gw-name").textContent = h.name || "";
+  $("gw-name").hidden = !h.name;
+  $("version").textContent = h.version || "";
+  $("version").hidden = !h.version;
+  document.title = (h.name ? h.name + " · " : "") + h.title;
   $("timeout").textContent = h.timeout_ms ? fmtMs(h.timeout_ms) : "–";
-  $("nodes-up").textContent = h.nodes_up + " / " + h.nodes_total;
+  // The nodes up of the table's rows (offline ones included), as the
+  // pager counts them.
+  $("nodes-up").textContent = fmtN(h.nodes_up) + " of " + fmtN(h.nodes_total);
+  const other = [];
+  if (h.nodes_down) other.push(fmtN(h.nodes_down) + " down");
+  if (h.nodes_offline) other.push(fmtN(h.nodes_offline) + " offline");
+  $("nodes-other").textContent = other.join(" · ");
+  $("nodes-other").title = h.nodes_offline ? "offline: not connected since the gateway started" : "";
   const hs = h.handshakes;
   $("rejected").textContent = fmtN(hs.rejected);
   const reasons = Object.keys(hs.by_reason).sort().map((r) => r.replace(/_/g, " ") + ": " + hs.by_reason[r]);
   if (hs.unknown_id) reasons.push("unknown IDs (rejected only if strict): " + hs.unknown_id);
   $("rejected").title = fmtN(hs.accepted) + " connections accepted, " + fmtN(hs.ok) + " handshakes\n" + reasons.join("\n");
   renderBroker(h.mqtt);
-  $("updated").textContent = new Date().toLocaleTimeString();
+  $("updated").textContent = fmtClock(new Date(now())) + " UTC";
   $("actions-head").hidden = !canAct("send") && !canAct("forget");
   $("auth-note").hidden = h.auth || h.actions.length === 0;
   renderPending(h.pending);
@@ -375,7 +618,7 @@ function renderBroker(b) {
   dd.textContent = b.connected ? "connected" : "not connected";
   dd.className = b.connected ? "" : "bad";
   let title = b.name;
-  if (b.since) title += "\n" + (b.connected ? "connected" : "not connected") + " since " + new Date(b.since).toLocaleString();
+  if (b.since) title += "\n" + (b.connected ? "connected" : "not connected") + " since " + fmtTime(b.since);
   if (b.error) title += "\n" + b.error;
   dd.title = title;
 }
@@ -387,11 +630,12 @@ function addEvents(evs) {
     lastSeq = e.seq;
     const li = document.createElement("li");
     li.className = "kind-" + e.kind;
-    let text = new Date(e.time).toLocaleTimeString() + "  " + e.id + " " + e.kind;
-    if (e.reason) text += " (" + e.reason + ")";
-    if (e.remote) text += " from " + e.remote;
-    if (e.detail) text += ": " + e.detail;
+    let text = fmtClock(new Date(e.time)) + "  " + shown(e.id) + " " + e.kind;
+    if (e.reason) text += " (" + shown(e.reason) + ")";
+    if (e.remote) text += " from " + shown(e.remote);
+    if (e.detail) text += ": " + shown(e.detail);
     li.textContent = text;
+    li.title = fmtTime(e.time);
     list.insertBefore(li, list.firstChild);
   }
   while (list.children.length > 100) list.removeChild(list.lastChild);
@@ -405,7 +649,7 @@ function refreshNote() {
   $("no-match").hidden = counts.total === 0 || counts.matched > 0;
   if ($("extra-head").hidden === hasExtra) {
     $("extra-head").hidden = !hasExtra;
-    for (const tr of rows.values()) tr.cells[14].hidden = !hasExtra;
+    for (const tr of rows.values()) tr.cells[C.Extra].hidden = !hasExtra;
   }
   renderPager();
 }
@@ -438,8 +682,9 @@ function tick() {
   for (const [id, tr] of rows) {
     const n = nodes.get(id);
     if (!n) continue;
-    tr.cells[2].textContent = sinceText(n);
-    tr.cells[4].textContent = fmtAgo(n.last_received);
+    tr.cells[C.State].querySelector(".since").textContent = sinceText(n);
+    const ago = tr.cells[C["Last message"]].querySelector(".ago");
+    if (ago) ago.textContent = fmtAgo(n.last_message ? n.last_message.time : n.last_received);
   }
 }
 
@@ -470,7 +715,7 @@ function reconnect() {
 function openSend(id) {
   const d = $("send-dialog");
   d.dataset.node = id;
-  $("send-node").textContent = id;
+  $("send-node").textContent = shown(id);
   $("send-payload").value = "";
   $("send-result").textContent = "";
   $("send-result").className = "";
@@ -492,7 +737,7 @@ async function submitSend(ev) {
     });
     const body = await resp.json().catch(() => ({}));
     if (resp.ok) {
-      out.textContent = "queued for " + id;
+      out.textContent = "queued for " + shown(id);
       out.className = "ok";
       $("send-payload").value = "";
     } else {

@@ -40,7 +40,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("seed %d (TETHER_E2E_SEED replays the fault choices, not their timing)", sd)
 	start := time.Now()
 
-	c := newCluster(ctx, t, nodes, reconnect, oneProxy)
+	c := newCluster(ctx, t, nodes, reconnect, oneProxy, clusterOpts{})
 	stop := make(chan struct{})
 	c.startWriters(ctx, stop, 2, link.QoS(true), link.Wait(true))
 	fctx, fcancel := context.WithTimeout(ctx, duration)

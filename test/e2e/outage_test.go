@@ -79,14 +79,13 @@ func runOutages(t *testing.T, tc outageTest) {
 	t.Logf("seed %d (TETHER_E2E_SEED replays the fault sequence)", sd)
 	start := time.Now()
 
-	var pk []*pkitest.PKI
+	var o clusterOpts
 	var bad []badCredential
 	if tc.tls {
-		p := pkitest.New(t)
-		pk = append(pk, p)
-		bad = badCredentials(p, tc.nodes)
+		o.pki = pkitest.New(t)
+		bad = badCredentials(o.pki, tc.nodes)
 	}
-	c := newCluster(ctx, t, tc.nodes, T/2, oneProxy, pk...)
+	c := newCluster(ctx, t, tc.nodes, T/2, oneProxy, o)
 	stop := make(chan struct{})
 	c.startWriters(ctx, stop, tc.writers, link.QoS(true), link.Wait(tc.wait))
 	var ts tallies

@@ -133,7 +133,7 @@ func TestPartialLines(t *testing.T) {
 		far.SetTrickle(true)
 		return []*faultnet.Proxy{far, near}, nil
 	}
-	c := newCluster(ctx, t, nodes, T/2, chain)
+	c := newCluster(ctx, t, nodes, T/2, chain, clusterOpts{})
 	stop := make(chan struct{})
 	c.startWriters(ctx, stop, 1, link.QoS(true), link.Wait(true))
 

@@ -102,7 +102,10 @@ func TestFirstMessageAckLost(t *testing.T) {
 		}
 		return []*faultnet.Proxy{p}, nil
 	}
-	c := newCluster(ctx, t, nodes, T/2, chain)
+	// With TCP evidence: each cut is a FIN after the proxy forwarded the 00
+	// its receiver acknowledged, so the 00's sender may say in its greeting
+	// that its 00 arrived (rule 1 of the spec, end to end).
+	c := newCluster(ctx, t, nodes, T/2, chain, clusterOpts{tcpEvidence: true})
 	stop := make(chan struct{})
 	c.startWriters(ctx, stop, 1, link.QoS(true), link.Wait(true))
 	for i, z := range losses {

@@ -282,18 +282,6 @@ func (b *Bridge) dispatch(wg *sync.WaitGroup) {
 	}
 }
 
-// wait waits d or until ctx ends, and reports whether d passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // serial opens the port, runs the serial link (or plain mode) on it, and
 // opens it again when it fails, until ctx ends.
 func (b *Bridge) serial(ctx context.Context) {
@@ -307,7 +295,7 @@ func (b *Bridge) serial(ctx context.Context) {
 			if fails <= 3 || fails&(fails-1) == 0 {
 				b.slog.Warn("bridge: cannot open the serial port; trying again", "err", err, "attempt", fails, "delay", delay)
 			}
-			if !wait(ctx, delay) {
+			if !notify.Sleep(ctx, delay) {
 				return
 			}
 			delay = min(2*delay, 16*b.cfg.SerialTimeout)
@@ -338,7 +326,7 @@ func (b *Bridge) serial(ctx context.Context) {
 		}
 		b.count(func(s *Stats) { s.PortFailures++ })
 		b.slog.Warn("bridge: serial port failed; opening it again", "err", err, "delay", delay)
-		if !wait(ctx, delay) {
+		if !notify.Sleep(ctx, delay) {
 			return
 		}
 	}

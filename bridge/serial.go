@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // OpenSerial returns a Config.Open that opens the serial port at path
@@ -64,7 +66,7 @@ func ResetLine(line string, pulse time.Duration, current func() Port) (func(ctx 
 		if err := set(m, false); err != nil {
 			return err
 		}
-		wait(ctx, pulse)
+		notify.Sleep(ctx, pulse)
 		return set(m, true)
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -199,35 +200,23 @@ func (g *Gateway) gatewayConfig() haConfig {
 // fieldsOf returns node id's field sensors: every node's, then its own
 // (which override by name).
 func (g *Gateway) fieldsOf(id string) map[string]FieldSensor {
-	d := g.cfg.Discovery
-	n := d.Nodes[id]
-	if len(d.Fields) == 0 && len(n.Fields) == 0 {
-		return nil
-	}
-	out := make(map[string]FieldSensor, len(d.Fields)+len(n.Fields))
-	for k, v := range d.Fields {
-		out[k] = v
-	}
-	for k, v := range n.Fields {
-		out[k] = v
-	}
-	return out
+	return merged(g.cfg.Discovery.Fields, g.cfg.Discovery.Nodes[id].Fields)
 }
 
 // commandsOf returns node id's buttons, as fieldsOf.
 func (g *Gateway) commandsOf(id string) map[string]string {
-	d := g.cfg.Discovery
-	n := d.Nodes[id]
-	if len(d.Commands) == 0 && len(n.Commands) == 0 {
+	return merged(g.cfg.Discovery.Commands, g.cfg.Discovery.Nodes[id].Commands)
+}
+
+// merged returns every node's entries overridden by one node's, or nil if
+// there are none.
+func merged[V any](all, own map[string]V) map[string]V {
+	if len(all) == 0 && len(own) == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(d.Commands)+len(n.Commands))
-	for k, v := range d.Commands {
-		out[k] = v
-	}
-	for k, v := range n.Commands {
-		out[k] = v
-	}
+	out := make(map[string]V, len(all)+len(own))
+	maps.Copy(out, all)
+	maps.Copy(out, own)
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/gateway/internal/web"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -243,7 +244,7 @@ func (g *Gateway) writeQueue(ctx context.Context, n *nodeState, l *link.Link) {
 		it, ok, err := g.st.Head(n.id)
 		if err != nil {
 			g.log.Error("store: cannot read the node's queue; retrying", "node", n.id, "err", err)
-			if !sleepCtx(ctx, time.Second) {
+			if !notify.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -294,7 +295,7 @@ func (g *Gateway) writeQueue(ctx context.Context, n *nodeState, l *link.Link) {
 			g.log.Error("message can never be written to the node: dropped", "node", n.id, "err", err)
 		default:
 			g.log.Error("write to node failed; retrying", "node", n.id, "err", err)
-			if !sleepCtx(ctx, time.Second) {
+			if !notify.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -378,18 +379,6 @@ func (g *Gateway) writeFast(ctx context.Context, n *nodeState, l *link.Link) {
 			g.drop(n, dropNoQoSFull)
 			g.log.Warn("qos-off message dropped", "node", n.id, "err", err)
 		}
-	}
-}
-
-// sleepCtx waits d or until ctx ends; false means ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

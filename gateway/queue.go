@@ -8,7 +8,6 @@ import (
 
 	"github.com/tether-iot/tether/gateway/internal/store"
 	"github.com/tether-iot/tether/gateway/internal/web"
-	"github.com/tether-iot/tether/internal/wire"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -172,7 +171,7 @@ func (g *Gateway) checkSend(id, payload string) error {
 	if maxLine == 0 {
 		maxLine = link.DefaultMaxLine
 	}
-	if _, err := wire.CheckPayload(payload, maxLine); err != nil {
+	if err := link.CheckPayload(payload, maxLine); err != nil {
 		return fmt.Errorf("gateway: message for %q: %w", id, err)
 	}
 	return nil

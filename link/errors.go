@@ -9,10 +9,10 @@ import (
 
 // Errors of application misuse, returned by Write. Test with errors.Is.
 var (
-	ErrEmpty         = wire.ErrEmpty       // an empty payload would read as an ACK
-	ErrNewline       = wire.ErrNewline     // a LF anywhere but at the end
-	ErrTooLong       = wire.ErrLineTooLong // longer than Config.MaxLine
-	ErrNotUTF8       = wire.ErrNotUTF8     // the wire carries UTF-8 text
+	ErrEmpty         = errors.New("empty payload (it would read as an ACK)")
+	ErrNewline       = errors.New("payload contains a newline") // a LF anywhere but at the end
+	ErrTooLong       = errors.New("line too long")              // longer than Config.MaxLine
+	ErrNotUTF8       = errors.New("payload is not valid UTF-8") // the wire carries UTF-8 text
 	ErrIDInUse       = errors.New("link: message id is still awaiting its ACK")
 	ErrNoQueue       = errors.New("link: messages go to Config.Deliver, not ReadLine")
 	ErrBusy          = errors.New("link: another socket is attached and live")
@@ -29,6 +29,31 @@ var (
 	// ErrWriteTimeout: a write could not complete within T.
 	ErrWriteTimeout error = writeTimeoutError{}
 )
+
+// CheckPayload returns the error Write would return for line's content
+// (ErrEmpty, ErrNewline, ErrTooLong, ErrNotUTF8), or nil: a queue can
+// refuse at once what could never be written. maxLine is Config.MaxLine
+// (0: no limit). One final LF is allowed, as Write allows it.
+func CheckPayload(line string, maxLine int) error {
+	_, err := wire.CheckPayload(line, maxLine)
+	return payloadError(err)
+}
+
+// payloadError returns the Write error for err, an error of
+// wire.CheckPayload.
+func payloadError(err error) error {
+	for _, e := range [...][2]error{
+		{wire.ErrEmpty, ErrEmpty},
+		{wire.ErrNewline, ErrNewline},
+		{wire.ErrLineTooLong, ErrTooLong},
+		{wire.ErrNotUTF8, ErrNotUTF8},
+	} {
+		if errors.Is(err, e[0]) {
+			return e[1]
+		}
+	}
+	return err
+}
 
 type timeoutError struct{}
 

@@ -84,6 +84,12 @@ func TestWriteMisuse(t *testing.T) {
 		if err := l.Write(ctx, line); !errors.Is(err, want) {
 			t.Errorf("Write(%q) = %v, want %v", line, err, want)
 		}
+		if err := CheckPayload(line, 10); !errors.Is(err, want) {
+			t.Errorf("CheckPayload(%q) = %v, want %v", line, err, want)
+		}
+	}
+	if err := CheckPayload("0123456789\n", 0); err != nil {
+		t.Errorf("CheckPayload of a line with its LF, no limit = %v", err)
 	}
 	l.Close()
 	if err := l.Write(ctx, "late"); !errors.Is(err, ErrClosed) {

@@ -36,7 +36,7 @@ func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) erro
 	o := writeOptsOf(opts)
 	p, err := wire.CheckPayload(line, l.cfg.MaxLine)
 	if err != nil {
-		return fmt.Errorf("link %s: write: %w", l.cfg.ID, err)
+		return fmt.Errorf("link %s: write: %w", l.cfg.ID, payloadError(err))
 	}
 	l.mu.Lock()
 	if !l.ready(o) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/tools/demo"
 	"github.com/tether-iot/tether/internal/tools/demo/mainapp"
 	"github.com/tether-iot/tether/internal/tools/demo/qos"
@@ -214,7 +215,7 @@ func runRemoteSim(ctx context.Context, sim *demo.Sim, f demoFlags, out *demo.Pri
 	goRun(func() {
 		rng := rand.New(rand.NewPCG(f.seed, 3))
 		for {
-			if !demo.Sleep(ctx, time.Second+time.Duration(rng.Int64N(int64(2*time.Second)))) {
+			if !notify.Sleep(ctx, time.Second+time.Duration(rng.Int64N(int64(2*time.Second)))) {
 				return
 			}
 			mu.Lock()

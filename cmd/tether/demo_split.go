@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/tools/demo"
 	"github.com/tether-iot/tether/internal/tools/demo/mainapp"
 	"github.com/tether-iot/tether/internal/tools/demo/qos"
@@ -149,7 +150,7 @@ func readSwitch(ctx context.Context, e *env, sw *remote.Switch, out *demo.Printe
 
 // flipSwitch flips the switch every interval, as a hand would.
 func flipSwitch(ctx context.Context, sw *remote.Switch, out *demo.Printer, f demoFlags) {
-	for demo.Sleep(ctx, f.interval) {
+	for notify.Sleep(ctx, f.interval) {
 		on := sw.Toggle()
 		out.Say("switch", "flipped %v", map[bool]string{true: "on", false: "off"}[on])
 	}

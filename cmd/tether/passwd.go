@@ -27,29 +27,35 @@ page, the embedded broker and mosquitto (which do not read bcrypt).
 `
 
 func runWeb(_ context.Context, e *env, args []string) error {
+	return runPasswd(e, args, "web passwd", webUsage, passwd.Set)
+}
+
+// runPasswd runs "tether web passwd" or "tether mqtt passwd" (cmd): it
+// sets the password of a user in a file with set, which makes the hash.
+func runPasswd(e *env, args []string, cmd, usage string, set func(text []byte, user, pw string) ([]byte, error)) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprint(e.stdout, webUsage)
+		fmt.Fprint(e.stdout, usage)
 		if len(args) == 0 {
 			return errUsage
 		}
 		return flag.ErrHelp
 	}
 	if args[0] != "passwd" || len(args) != 3 {
-		fmt.Fprint(e.stderr, webUsage)
+		fmt.Fprint(e.stderr, usage)
 		return errUsage
 	}
 	file, user := args[1], args[2]
 	pw, err := readPassword(e, user)
 	if err != nil {
-		return fmt.Errorf("web passwd: %w", err)
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
 	text, err := os.ReadFile(file)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	out, err := passwd.Set(text, user, pw)
+	out, err := set(text, user, pw)
 	if err != nil {
-		return fmt.Errorf("web passwd: %s: %w", file, err)
+		return fmt.Errorf("%s: %s: %w", cmd, file, err)
 	}
 	if err := os.WriteFile(file, out, 0o600); err != nil {
 		return err

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"strings"
 
 	"github.com/tether-iot/tether/gateway"
 )
@@ -41,7 +36,7 @@ const mqttUsage = `usage: tether mqtt passwd FILE USER
 
 Adds USER to the embedded broker's password file FILE (made if missing),
 or changes its password: the password is read from the first line of
-standard input, or asked for on the terminal. The hash is mosquitto 2's
+standard input, or asked twice on a terminal (not echoed). The hash is mosquitto 2's
 ($7$, PBKDF2-SHA512), so the file also works with mosquitto, and
 mosquitto_passwd can make it. Give the file to tether serve with
 --mqtt-password-file or mqtt.embedded.password_file, and each user's
@@ -50,39 +45,5 @@ too (--web-users, web.users_file): one file for both.
 `
 
 func runMQTT(_ context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprint(e.stdout, mqttUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return flag.ErrHelp
-	}
-	if args[0] != "passwd" || len(args) != 3 {
-		fmt.Fprint(e.stderr, mqttUsage)
-		return errUsage
-	}
-	file, user := args[1], args[2]
-	fmt.Fprintf(e.stderr, "password for %s: ", user)
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
-	fmt.Fprintln(e.stderr)
-	if err != nil && line == "" {
-		return fmt.Errorf("mqtt passwd: no password on standard input: %w", err)
-	}
-	password := strings.TrimRight(line, "\r\n")
-	if password == "" {
-		return errors.New("mqtt passwd: empty password")
-	}
-	text, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	out, err := gateway.SetMQTTPassword(text, user, password)
-	if err != nil {
-		return fmt.Errorf("mqtt passwd: %s: %w", file, err)
-	}
-	if err := os.WriteFile(file, out, 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stderr, "%s: user %s set\n", file, user)
-	return nil
+	return runPasswd(e, args, "mqtt passwd", mqttUsage, gateway.SetMQTTPassword)
 }

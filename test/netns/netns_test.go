@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tether-iot/tether/internal/harness/faultnet"
 	"github.com/tether-iot/tether/internal/harness/netns"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/tools/soak"
 )
 
@@ -88,14 +88,14 @@ func TestRealOutages(t *testing.T) {
 	}
 	for i := range cuts {
 		// Let messages flow, then cut while they are in flight.
-		if !faultnet.Sleep(ctx, 2*T) {
+		if !notify.Sleep(ctx, 2*T) {
 			t.Fatal(ctx.Err())
 		}
 		before := s.Progress().Outages
 		if err := pair.SetLink(ctx, nodeNS, false); err != nil {
 			t.Fatal(err)
 		}
-		if !faultnet.Sleep(ctx, down) {
+		if !notify.Sleep(ctx, down) {
 			t.Fatal(ctx.Err())
 		}
 		if err := pair.SetLink(ctx, nodeNS, true); err != nil {

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-iot/tether/internal/harness/faultnet"
 	"github.com/tether-iot/tether/internal/harness/netns"
 	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/server"
 )
 
@@ -116,7 +116,7 @@ func TestNodeCommandRealOutages(t *testing.T) {
 				writeErrs <- err
 			}
 		}()
-		if !faultnet.Sleep(ctx, 4*T) {
+		if !notify.Sleep(ctx, 4*T) {
 			t.Fatal(ctx.Err())
 		}
 		if err := pair.SetLink(ctx, nodeNS, true); err != nil {

@@ -148,6 +148,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	links := srv.Links()
 	var all link.Stats
+	sums := make([]uint64, len(linkCounters))
 	up, reconnects := 0, 0
 	var nodes []perNode
 	for _, l := range links {
@@ -158,21 +159,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		reconnects += max(st.Connects-1, 0)
 		all.Received += st.Received
 		all.Sent += st.Sent
-		all.Acked += st.Acked
-		all.Repeats += st.Repeats
-		all.Duplicates += st.Duplicates
-		all.Refused += st.Refused
-		all.PeerRestarts += st.PeerRestarts
-		all.AmbiguousRepeats += st.AmbiguousRepeats
-		all.AmbiguousRestarts += st.AmbiguousRestarts
-		all.ForeignAcked += st.ForeignAcked
-		all.Renumbered += st.Renumbered
+		for i, lc := range linkCounters {
+			sums[i] += lc.get(&st)
+		}
 		all.TwoDevices += st.TwoDevices
-		all.ProbableLosses += st.ProbableLosses
-		all.TooLong += st.TooLong
-		all.Malformed += st.Malformed
-		all.NotUTF8 += st.NotUTF8
-		all.EventsDropped += st.EventsDropped
 		all.Pending += st.Pending
 		all.Queued += st.Queued
 		if c.perNode != NodeNone {
@@ -198,23 +188,38 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAllReconnects, uint64(reconnects))
 	counter(descAllMessages, all.Received, "in")
 	counter(descAllMessages, all.Sent, "out")
-	counter(descAllAcked, all.Acked)
-	counter(descAllRepeats, all.Repeats)
-	counter(descAllDuplicates, all.Duplicates)
-	counter(descAllRefused, all.Refused)
-	counter(descAllRestarts, all.PeerRestarts)
-	counter(descAllBadLines, all.TooLong, "too_long")
-	counter(descAllBadLines, all.Malformed, "malformed")
-	counter(descAllBadLines, all.NotUTF8, "not_utf8")
-	counter(descAllEvDropped, all.EventsDropped)
-	counter(descAllAmbiguous, all.AmbiguousRepeats, "repeat_00")
-	counter(descAllAmbiguous, all.AmbiguousRestarts, "restart_00")
-	counter(descAllAmbiguous, all.ForeignAcked, "foreign_acked")
-	counter(descAllAmbiguous, all.Renumbered, "renumbered")
-	counter(descAllAmbiguous, all.ProbableLosses, "overflow_loss")
+	for i, lc := range linkCounters {
+		counter(lc.all, sums[i], lc.labels...)
+	}
 	counter(descAddrChange, all.TwoDevices, "two_devices")
 	gauge(descAllPending, float64(all.Pending))
 	gauge(descAllQueued, float64(all.Queued))
+}
+
+// linkCounter is a counter of link.Stats exported twice: summed over the
+// fleet (all, no node label) and per node with NodeFull (node).
+type linkCounter struct {
+	all, node *prometheus.Desc
+	labels    []string // the series' label values beside the node
+	get       func(*link.Stats) uint64
+}
+
+// linkCounters lists them in the order they are sent.
+var linkCounters = []linkCounter{
+	{descAllAcked, descAcked, nil, func(s *link.Stats) uint64 { return s.Acked }},
+	{descAllRepeats, descRepeats, nil, func(s *link.Stats) uint64 { return s.Repeats }},
+	{descAllDuplicates, descDuplicates, nil, func(s *link.Stats) uint64 { return s.Duplicates }},
+	{descAllRefused, descRefused, nil, func(s *link.Stats) uint64 { return s.Refused }},
+	{descAllRestarts, descRestarts, nil, func(s *link.Stats) uint64 { return s.PeerRestarts }},
+	{descAllBadLines, descBadLines, []string{"too_long"}, func(s *link.Stats) uint64 { return s.TooLong }},
+	{descAllBadLines, descBadLines, []string{"malformed"}, func(s *link.Stats) uint64 { return s.Malformed }},
+	{descAllBadLines, descBadLines, []string{"not_utf8"}, func(s *link.Stats) uint64 { return s.NotUTF8 }},
+	{descAllEvDropped, descEvDropped, nil, func(s *link.Stats) uint64 { return s.EventsDropped }},
+	{descAllAmbiguous, descAmbiguous, []string{"repeat_00"}, func(s *link.Stats) uint64 { return s.AmbiguousRepeats }},
+	{descAllAmbiguous, descAmbiguous, []string{"restart_00"}, func(s *link.Stats) uint64 { return s.AmbiguousRestarts }},
+	{descAllAmbiguous, descAmbiguous, []string{"foreign_acked"}, func(s *link.Stats) uint64 { return s.ForeignAcked }},
+	{descAllAmbiguous, descAmbiguous, []string{"renumbered"}, func(s *link.Stats) uint64 { return s.Renumbered }},
+	{descAllAmbiguous, descAmbiguous, []string{"overflow_loss"}, func(s *link.Stats) uint64 { return s.ProbableLosses }},
 }
 
 // collectNode sends node st's series: the basic ones, and with NodeFull
@@ -249,20 +254,9 @@ func (c *Collector) collectNode(ch chan<- prometheus.Metric, st link.Stats, offl
 	gauge(descSince, unix(st.Since))
 	counter(descConnects, uint64(st.Connects))
 	counter(descReconnects, uint64(max(st.Connects-1, 0)))
-	counter(descAcked, st.Acked)
-	counter(descRepeats, st.Repeats)
-	counter(descDuplicates, st.Duplicates)
-	counter(descRefused, st.Refused)
-	counter(descRestarts, st.PeerRestarts)
-	counter(descBadLines, st.TooLong, "too_long")
-	counter(descBadLines, st.Malformed, "malformed")
-	counter(descBadLines, st.NotUTF8, "not_utf8")
-	counter(descEvDropped, st.EventsDropped)
-	counter(descAmbiguous, st.AmbiguousRepeats, "repeat_00")
-	counter(descAmbiguous, st.AmbiguousRestarts, "restart_00")
-	counter(descAmbiguous, st.ForeignAcked, "foreign_acked")
-	counter(descAmbiguous, st.Renumbered, "renumbered")
-	counter(descAmbiguous, st.ProbableLosses, "overflow_loss")
+	for _, lc := range linkCounters {
+		counter(lc.node, lc.get(&st), lc.labels...)
+	}
 	gauge(descPending, float64(st.Pending))
 	gauge(descQueued, float64(st.Queued))
 	if !st.LastReceived.IsZero() {

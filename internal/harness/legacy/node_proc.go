@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // lineQueueSize is the legacy node's Queue(20) of undelivered lines.
@@ -49,7 +51,7 @@ func (p *proc) start() {
 func (p *proc) run() {
 	defer p.wg.Done()
 	tm := p.n.tm
-	if !sleep(p.ctx, p.n.startDelay) {
+	if !notify.Sleep(p.ctx, p.n.startDelay) {
 		return
 	}
 	for init := true; ; init = false {
@@ -58,7 +60,7 @@ func (p *proc) run() {
 			p.cancel(err)
 			return
 		}
-		if !sleep(p.ctx, tm.outagePause+p.n.wifiDelay) {
+		if !notify.Sleep(p.ctx, tm.outagePause+p.n.wifiDelay) {
 			return
 		}
 	}
@@ -85,7 +87,7 @@ func (p *proc) connectOnce(init bool) error {
 	s.wg.Add(1)
 	go p.reader(s)
 	// Server reads ID immediately, but a brief pause is probably wise.
-	if sleep(s.ctx, p.n.tm.idDelay) {
+	if notify.Sleep(s.ctx, p.n.tm.idDelay) {
 		if p.send(s.ctx, []byte(p.n.cfg.ID+"\n")) {
 			s.wg.Add(1)
 			go p.keepalive(s)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // reader is Client._reader with _readline: it reads lines, sets the status
@@ -122,7 +124,7 @@ func (p *proc) keepalive(s *session) {
 		p.mu.Unlock()
 		if due <= 0 {
 			p.send(s.ctx, []byte("\n"))
-		} else if !sleep(s.ctx, due) {
+		} else if !notify.Sleep(s.ctx, due) {
 			return
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // ReplayConfig sets the pacing of a replay. The zero value is the default.
@@ -39,7 +41,7 @@ func (rc ReplayConfig) Replay(ctx context.Context, conn net.Conn, events []Event
 	for i, e := range chunks {
 		if i > 0 {
 			gap := time.Duration((e.T - chunks[i-1].T) / speed * float64(time.Second))
-			if !sleep(ctx, max(gap, minGap)) {
+			if !notify.Sleep(ctx, max(gap, minGap)) {
 				return fmt.Errorf("legacy: replay: %w", ctx.Err())
 			}
 		}

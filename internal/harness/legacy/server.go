@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // ServerConfig configures a legacy server. Zero values mean the defaults.
@@ -189,7 +191,7 @@ func (s *Server) acceptLoop() {
 		if !s.admit(sock) {
 			return
 		}
-		if !sleep(s.ctx, s.tm.acceptPause) {
+		if !notify.Sleep(s.ctx, s.tm.acceptPause) {
 			return
 		}
 	}

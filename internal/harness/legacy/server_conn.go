@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // ServerConn is the legacy Connection object of one node ID: it outlives
@@ -298,7 +300,7 @@ func (c *ServerConn) clientActiveLocked() {
 func (c *ServerConn) keepalive() {
 	defer c.s.wg.Done()
 	for {
-		if c.vwrite(c.s.ctx, []byte("\n")) != nil || !sleep(c.s.ctx, c.s.tm.ka) {
+		if c.vwrite(c.s.ctx, []byte("\n")) != nil || !notify.Sleep(c.s.ctx, c.s.tm.ka) {
 			return
 		}
 	}

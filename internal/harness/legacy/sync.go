@@ -3,7 +3,6 @@ package legacy
 import (
 	"context"
 	"sync"
-	"time"
 )
 
 // signal is a broadcast channel guarded by its owner's mutex: broadcast
@@ -58,19 +57,3 @@ func (l ctxLock) lock(ctx, life context.Context) error {
 }
 
 func (l ctxLock) unlock() { <-l }
-
-// sleep pauses for d; it reports false if ctx ended first. d <= 0 returns
-// at once.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -35,47 +34,15 @@ func mqttRun(ctx context.Context, spec LoadSpec) (Response, error) {
 		}
 		clients[i] = c
 	}
-	fixed := filler(spec.Size)
 	start := time.Now()
 	deadline := start.Add(spec.Duration)
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		total   int64
-		samples []int64
-		first   error
-	)
-	for i := range len(clients) * max(spec.Workers, 1) {
+	total, samples, first := load(len(clients)*max(spec.Workers, 1), func(i int) (int64, []int64, error) {
 		c := clients[i%len(clients)]
 		topic := fmt.Sprintf("bench/%d", i)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var n int64
-			var mine []int64
-			var err error
-			for more(spec, n, deadline) {
-				p := fixed
-				if spec.Stamp {
-					p = stamp(spec.Size)
-				}
-				t0 := time.Now()
-				if err = waitToken(ctx, c.Publish(topic, 1, false, p)); err != nil {
-					break
-				}
-				n++
-				if spec.Samples {
-					mine = append(mine, int64(time.Since(t0)))
-				}
-			}
-			mu.Lock()
-			total += n
-			samples = append(samples, mine...)
-			first = cmp(first, err)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		return writeLoop(spec, deadline, func(p string) error {
+			return waitToken(ctx, c.Publish(topic, 1, false, p))
+		})
+	})
 	if first != nil {
 		return Response{}, fmt.Errorf("mqtt publish: %w", first)
 	}

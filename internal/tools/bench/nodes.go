@@ -132,62 +132,16 @@ func (ns *nodeSet) write(ctx context.Context, spec LoadSpec) (Response, error) {
 	}
 	conns := min(max(spec.Conns, 1), len(ns.clients))
 	workers := max(spec.Workers, 1)
-	fixed := filler(spec.Size)
 	start := time.Now()
 	deadline := start.Add(spec.Duration)
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		total   int64
-		samples []int64
-		first   error
-	)
-	for i := range conns * workers {
+	total, samples, first := load(conns*workers, func(i int) (int64, []int64, error) {
 		c := ns.clients[i%conns]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var n int64
-			var mine []int64
-			for spec.Count == 0 || n < int64(spec.Count) {
-				t0 := time.Now()
-				if spec.Duration > 0 && t0.After(deadline) {
-					break
-				}
-				p := fixed
-				if spec.Stamp {
-					p = stamp(spec.Size)
-				}
-				if err := c.Write(ctx, p, opts...); err != nil {
-					mu.Lock()
-					first = cmp(first, err)
-					mu.Unlock()
-					break
-				}
-				n++
-				if spec.Samples {
-					mine = append(mine, int64(time.Since(t0)))
-				}
-			}
-			mu.Lock()
-			total += n
-			samples = append(samples, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+		return writeLoop(spec, deadline, func(p string) error { return c.Write(ctx, p, opts...) })
+	})
 	if first != nil {
 		return Response{}, first
 	}
 	return Response{Count: total, Elapsed: int64(time.Since(start)), Samples: samples}, nil
-}
-
-// cmp keeps the first error.
-func cmp(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // queue makes every node write k qos messages in the background (during

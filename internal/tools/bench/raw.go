@@ -26,36 +26,18 @@ func rawRun(ctx context.Context, spec LoadSpec) (Response, error) {
 	defer stop()
 	start := time.Now()
 	deadline := start.Add(spec.Duration)
-	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		total   int64
-		samples []int64
-		first   error
-	)
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var n int64
-			var s []int64
-			var err error
-			switch {
-			case spec.Mode == "stream":
-				n, err = rawStream(c, spec, deadline)
-			case spec.Workers <= 1:
-				n, s, err = rawLockStep(c, spec, deadline)
-			default:
-				n, s, err = rawWindow(c, spec, deadline)
-			}
-			mu.Lock()
-			total += n
-			samples = append(samples, s...)
-			first = cmp(first, err)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	total, samples, first := load(len(conns), func(i int) (int64, []int64, error) {
+		c := conns[i]
+		switch {
+		case spec.Mode == "stream":
+			n, err := rawStream(c, spec, deadline)
+			return n, nil, err
+		case spec.Workers <= 1:
+			return rawLockStep(c, spec, deadline)
+		default:
+			return rawWindow(c, spec, deadline)
+		}
+	})
 	closeAll(conns)
 	if ctx.Err() != nil {
 		return Response{}, ctx.Err()

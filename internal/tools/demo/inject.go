@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // Kinds of outage, in the order the Injector uses them.
@@ -47,7 +47,7 @@ func (in *Injector) Run(ctx context.Context) {
 		if err := c.WaitUp(ctx); err != nil {
 			return
 		}
-		if !faultnet.Sleep(ctx, every/2+time.Duration(rng.Int64N(int64(every)))) {
+		if !notify.Sleep(ctx, every/2+time.Duration(rng.Int64N(int64(every)))) {
 			return
 		}
 		kind := Kinds[i%len(Kinds)]
@@ -117,7 +117,3 @@ func (in *Injector) Summary() string {
 	}
 	return fmt.Sprintf("%d injected: %s", total, s)
 }
-
-// Sleep waits d; it reports false if ctx ends first. For the demo apps'
-// pacing.
-func Sleep(ctx context.Context, d time.Duration) bool { return faultnet.Sleep(ctx, d) }

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/tether-iot/tether/internal/harness/faultnet"
+	"github.com/tether-iot/tether/internal/notify"
 )
 
 // inject strikes a node with random faults until the soak stops them:
@@ -21,7 +21,7 @@ func (s *Soak) inject(n *simNode, rng *rand.Rand) {
 		if err := n.cl.WaitUp(ctx); err != nil {
 			return
 		}
-		if !faultnet.Sleep(ctx, between(s.cfg.FaultEvery/2, s.cfg.FaultEvery*3/2)) {
+		if !notify.Sleep(ctx, between(s.cfg.FaultEvery/2, s.cfg.FaultEvery*3/2)) {
 			return
 		}
 		downs := n.downCount()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tether-iot/tether/client"
+	"github.com/tether-iot/tether/internal/notify"
 	"github.com/tether-iot/tether/internal/tools/demo"
 	"github.com/tether-iot/tether/internal/tools/soak/seqcheck"
 	"github.com/tether-iot/tether/link"
@@ -91,15 +92,23 @@ func Node(ctx context.Context, c *client.Client, out *demo.Printer, interval tim
 			out.Say(who, "got  %s from the server app", line)
 		}
 	}()
-	for count := 0; ; count++ {
+	return quiet(ctx, every(ctx, interval, func(count int) error {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		data, _ := json.Marshal([]int{c.Connects(), count, int(ms.HeapInuse / 1024)})
 		out.Say(who, "sent %s to the server app", data)
-		if err := c.Write(ctx, string(data)); err != nil {
-			return quiet(ctx, err)
+		return c.Write(ctx, string(data))
+	}))
+}
+
+// every calls send with 0, 1, 2... every interval until it fails or ctx
+// ends (nil).
+func every(ctx context.Context, interval time.Duration, send func(count int) error) error {
+	for count := 0; ; count++ {
+		if err := send(count); err != nil {
+			return err
 		}
-		if !demo.Sleep(ctx, interval) {
+		if !notify.Sleep(ctx, interval) {
 			return nil
 		}
 	}
@@ -155,19 +164,14 @@ func serveNode(ctx context.Context, srv *server.Server, id string, out *demo.Pri
 			out.Say(who, "got  %s from node %s", line, id)
 		}
 	}()
-	for count := 0; ; count++ {
+	_ = every(ctx, interval, func(count int) error {
 		mu.Lock()
 		data[0] = count
 		b, _ := json.Marshal(data)
 		mu.Unlock()
 		out.Say(who, "sent %s to node %s", b, id)
-		if err := l.Write(ctx, string(b)); err != nil {
-			return
-		}
-		if !demo.Sleep(ctx, interval) {
-			return
-		}
-	}
+		return l.Write(ctx, string(b))
+	})
 }
 
 // quiet turns the errors of an ending demo into nil.

@@ -54,3 +54,18 @@ func TestCloseWaitsForSession(t *testing.T) {
 		}
 	})
 }
+
+// A write whose message was acknowledged before the link closed succeeds,
+// even when it sees both at once (Shutdown drains, then closes: CI saw
+// TestShutdownDrains's writes fail with "link closed").
+func TestWriteAckedThenClosed(t *testing.T) {
+	l := newLink(t, Config{ID: "n", Timeout: time.Second})
+	l.Close()
+	m := &outMsg{id: 1, done: make(chan struct{})}
+	close(m.done)
+	for i := range 64 {
+		if err := l.waitAck(context.Background(), m); err != nil {
+			t.Fatalf("try %d: %v, want nil: the message was acknowledged", i, err)
+		}
+	}
+}

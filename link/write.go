@@ -61,11 +61,23 @@ func (l *Link) Write(ctx context.Context, line string, opts ...WriteOption) erro
 	if !o.qos {
 		return nil
 	}
+	return l.waitAck(ctx, m)
+}
+
+// waitAck waits for the ACK of m. An ACK that came before the link was
+// closed (Shutdown drains, then closes) is a success whichever of the two
+// the select sees first.
+func (l *Link) waitAck(ctx context.Context, m *outMsg) error {
 	select {
 	case <-m.done:
 		return nil
 	case <-l.done:
-		return ErrClosed
+		select {
+		case <-m.done:
+			return nil
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("link %s: write %02x: %w (it stays queued)", l.cfg.ID, m.id, ctx.Err())
 	}

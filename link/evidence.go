@@ -102,6 +102,11 @@ func (s *session) probe() {
 // l.mu is held.
 func (s *session) settle(err error) {
 	s.resolve(true, err)
+	l := s.l
+	if s.ackedZero && s.ackedGen == l.zeroGen && l.win.zeroAcked && errors.Is(err, syscall.ECONNRESET) {
+		l.win.zeroReset = true // rule 2 after a reset: ambiguous
+		l.winDirty.Store(true)
+	}
 	s.marks = nil
 	s.probing.Store(false)
 }
@@ -129,6 +134,7 @@ func (s *session) resolve(end bool, err error) {
 			if m.gen == l.zeroGen && l.win.zero && !l.win.zeroAcked {
 				l.win.zeroAcked = true
 				l.winDirty.Store(true)
+				s.ackedZero, s.ackedGen = true, m.gen
 			}
 			continue
 		case m.kind == markAckZero:
@@ -286,12 +292,13 @@ func (l *Link) Greeting() ([]byte, AttachOption) {
 // l.mu is held.
 func (l *Link) judged(s *session, id uint8, why reason, v verdict, now time.Time) {
 	evidence := map[reason]string{
-		byGreeting:  "greeting " + s.greet.String(),
-		byEvidence:  "the node's TCP acknowledged our ACK of it",
-		byHorizon:   "no TCP acknowledgement of our ACK, older than the horizon",
-		byNoHorizon: "the horizon is zero",
-		byUnknown:   "its age is unknown (a window saved by an older version)",
-		byAge:       "no TCP acknowledgement of our ACK, within the horizon",
+		byGreeting:      "greeting " + s.greet.String(),
+		byEvidence:      "the node's TCP acknowledged our ACK of it",
+		byHorizon:       "no TCP acknowledgement of our ACK, older than the horizon",
+		byNoHorizon:     "the horizon is zero",
+		byUnknown:       "its age is unknown (a window saved by an older version)",
+		byResetEvidence: "the node's TCP acknowledged our ACK of it, but that socket ended in a reset (the node may have closed it with the ACK unread)",
+		byAge:           "no TCP acknowledgement of our ACK, within the horizon",
 	}[why]
 	age := l.win.age(now)
 	if !why.ambiguous() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -218,6 +219,63 @@ func TestTCPEvidenceOfAck(t *testing.T) {
 			t.Fatalf("wake %d: %+v", wake, st)
 		}
 	}
+}
+
+// Rule 2 after a reset: the sender's stack acknowledged our ACK of its
+// 00, then the socket ended in a reset (a sender that closes it with
+// bytes unread resets it: a live legacy node whose timeout fired, its loop
+// stalled, with our ACK unread). Its next identical 00 is still delivered
+// (a duplicate rather than a loss), but as an ambiguous restart: counted,
+// warned and stored with the window. Before, it was an exact restart: an
+// uncounted duplicate.
+func TestTCPEvidenceOfAckThenReset(t *testing.T) {
+	if !canReadTCP(t) {
+		t.Skip("no TCP_INFO on this system")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	windows := make(chan Window, 8)
+	l := newLink(t, Config{ID: "n", Timeout: time.Second, OnWindow: func(w Window) { windows <- w }})
+	srv, node := loopPair(t)
+	done := make(chan error, 1)
+	go func() { done <- l.Attach(ctx, srv) }()
+	p := newPeer(node)
+	p.send(t, "00boot\n")
+	if ack := p.nextMsg(t).s; ack != "00" {
+		t.Fatalf("ACK %q", ack)
+	}
+	p.send(t, "\n") // unread by the link before the reset, or read: either way
+	node.SetLinger(0)
+	node.Close() // a reset
+	if err := <-done; !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Attach: %v, want a reset", err)
+	}
+	var w Window // the last one given: Attach has returned
+	for len(windows) > 0 {
+		w = <-windows
+	}
+	if !w.zeroAcked || !w.zeroReset {
+		t.Fatalf("window after the reset: zeroAcked %v, zeroReset %v; want both", w.zeroAcked, w.zeroReset)
+	}
+	b, _ := w.MarshalBinary()
+	var back Window
+	if err := back.UnmarshalBinary(b); err != nil || back != w {
+		t.Fatalf("the window's encoding lost the reset: %v", err)
+	}
+
+	srv, node = loopPair(t)
+	go func() { done <- l.Attach(ctx, srv) }()
+	p = newPeer(node)
+	p.send(t, "00boot\n")
+	if ack := p.nextMsg(t).s; ack != "00" {
+		t.Fatalf("ACK %q", ack)
+	}
+	if st := l.Stats(); st.Received != 2 || st.AmbiguousRestarts != 1 || st.AmbiguousRepeats != 0 {
+		t.Fatalf("after the second 00: received %d, ambiguous restarts %d, repeats %d; want 2, 1, 0",
+			st.Received, st.AmbiguousRestarts, st.AmbiguousRepeats)
+	}
+	node.Close()
+	<-done
 }
 
 // canReadTCP reports whether tcpProgress works on a loopback socket.

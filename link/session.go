@@ -58,6 +58,10 @@ type session struct {
 	taken   int             // bytes a writer has taken from out and not yet accounted
 	marks   []mark
 	probing atomic.Bool // an ACK of the peer's 00 awaits the peer's TCP ACK
+	// ackedZero: the peer's TCP acknowledged our ACK of its 00 (of
+	// generation ackedGen) on this socket.
+	ackedZero bool
+	ackedGen  uint64
 	stopped atomic.Bool // fail has run: reads and writes end at once
 }
 

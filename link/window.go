@@ -55,7 +55,10 @@ func NextID(id uint8) uint8 {
 // Rule 2, TCP evidence (a legacy node writes no greeting): if the sender's
 // TCP stack acknowledged one of our ACK lines of that 00, the sender
 // process either read the ACK or died; either way a new 00 is a new life:
-// a restart.
+// a restart. Unless that socket ended in a reset: a peer that closes a
+// socket with bytes unread resets it, so a live sender whose own timeout
+// fired with our ACK unread (its loop stalled) may repeat its 00. Still a
+// restart (a duplicate then, rather than a loss), but an ambiguous one.
 //
 // Rule 3, the horizon (Config.RepeatHorizon): a legacy sender repeats a
 // 00 within about 5T+13 s of the ACK it missed (it repeats after T,
@@ -71,7 +74,7 @@ func NextID(id uint8) uint8 {
 //
 // A Tether sender sends nothing after 00 until it is acknowledged and
 // always repeats 00, so "nothing accepted since" holds for its repeats.
-// Rules 3 and 4 are warned about (Stats.AmbiguousRepeats and
+// Rules 3 and 4, and rule 2 after a reset, are warned about (Stats.AmbiguousRepeats and
 // AmbiguousRestarts, AmbiguousRepeat and AmbiguousRestart events); rules 1
 // and 2 are exact, except behind a proxy that terminates TCP (its stack,
 // not the peer's, then acknowledges the bytes). One case outside the
@@ -88,6 +91,10 @@ type Window struct {
 	// Evidence about that 00, for rules 2 and 3.
 	zeroAt    int64 // Unix ms of its last ACK written, or of its acceptance; 0: unknown
 	zeroAcked bool  // the peer's TCP acknowledged an ACK line of it
+	// zeroReset: that acknowledgement came on a socket that ended in a
+	// reset, which a peer that closes it with bytes unread sends: the
+	// peer's process may never have read our ACK.
+	zeroReset bool
 }
 
 // verdict classifies an incoming message.
@@ -151,6 +158,7 @@ const (
 	byHorizon                 // rule 3: ambiguous restart
 	byNoHorizon               // rule 3 with a zero horizon: ambiguous restart
 	byUnknown                 // rule 3, the age unknown (an old encoding): ambiguous restart
+	byResetEvidence           // rule 2 on a socket that ended in a reset: ambiguous restart
 	byAge                     // rule 4: ambiguous repeat
 )
 
@@ -186,6 +194,8 @@ func (w *Window) check(id uint8, p []byte, first bool, g Greeting, now time.Time
 			return restart, byGreeting
 		case g == GreetRepeat:
 			return duplicate, byGreeting
+		case w.zeroAcked && w.zeroReset:
+			return restart, byResetEvidence
 		case w.zeroAcked:
 			return restart, byEvidence
 		case horizon <= 0:
@@ -228,7 +238,7 @@ func (w *Window) accept(id uint8, p []byte, v verdict, now time.Time) {
 	}
 	if id == 0 {
 		w.zero, w.zeroHash, w.moved = true, hashPayload(p), false
-		w.zeroAt, w.zeroAcked = now.UnixMilli(), false
+		w.zeroAt, w.zeroAcked, w.zeroReset = now.UnixMilli(), false, false
 	} else {
 		w.moved = true
 	}
@@ -251,7 +261,7 @@ func (w Window) MarshalBinary() ([]byte, error) {
 	b[0] = windowV2
 	copy(b[1:], w.bits[:])
 	var flags byte
-	for i, f := range []bool{w.zero, w.moved, w.any, w.zeroAcked} {
+	for i, f := range []bool{w.zero, w.moved, w.any, w.zeroAcked, w.zeroReset} {
 		if f {
 			flags |= 1 << i
 		}
@@ -282,7 +292,7 @@ func (w *Window) UnmarshalBinary(b []byte) error {
 	default:
 		return errors.New("link: bad window encoding")
 	}
-	w.zero, w.moved, w.any, w.zeroAcked = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0
+	w.zero, w.moved, w.any, w.zeroAcked, w.zeroReset = flags&1 != 0, flags&2 != 0, flags&4 != 0, flags&8 != 0, flags&16 != 0
 	return nil
 }
 

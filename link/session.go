@@ -62,7 +62,7 @@ type session struct {
 	// generation ackedGen) on this socket.
 	ackedZero bool
 	ackedGen  uint64
-	stopped atomic.Bool // fail has run: reads and writes end at once
+	stopped   atomic.Bool // fail has run: reads and writes end at once
 }
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read or write

@@ -152,14 +152,14 @@ func ParseGreeting(pre []byte) Greeting {
 type reason uint8
 
 const (
-	byRule      reason = iota // not a candidate
-	byGreeting                // rule 1
-	byEvidence                // rule 2
-	byHorizon                 // rule 3: ambiguous restart
-	byNoHorizon               // rule 3 with a zero horizon: ambiguous restart
-	byUnknown                 // rule 3, the age unknown (an old encoding): ambiguous restart
-	byResetEvidence           // rule 2 on a socket that ended in a reset: ambiguous restart
-	byAge                     // rule 4: ambiguous repeat
+	byRule          reason = iota // not a candidate
+	byGreeting                    // rule 1
+	byEvidence                    // rule 2
+	byHorizon                     // rule 3: ambiguous restart
+	byNoHorizon                   // rule 3 with a zero horizon: ambiguous restart
+	byUnknown                     // rule 3, the age unknown (an old encoding): ambiguous restart
+	byResetEvidence               // rule 2 on a socket that ended in a reset: ambiguous restart
+	byAge                         // rule 4: ambiguous repeat
 )
 
 func (r reason) ambiguous() bool { return r >= byHorizon }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
+	"github.com/tether-iot/tether/internal/harness/lagprobe"
 	"github.com/tether-iot/tether/internal/harness/legacy"
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/link"
@@ -18,12 +19,13 @@ import (
 // its nodes and reports their links' Down events, restarted on the same
 // store and port by restart.
 type sleepyGateway struct {
-	t    *testing.T
-	cfg  gateway.Config
-	g    *gateway.Gateway
-	got  atomic.Int64
-	down chan struct{}
-	amb  atomic.Int64 // ambiguous 00 decisions (events)
+	t           *testing.T
+	cfg         gateway.Config
+	g           *gateway.Gateway
+	got         atomic.Int64
+	down        chan struct{}
+	amb         atomic.Int64 // ambiguous 00 decisions (events)
+	ambRestarts atomic.Int64 // of which ambiguous restarts
 }
 
 func startSleepy(t *testing.T) *sleepyGateway {
@@ -37,6 +39,9 @@ func startSleepy(t *testing.T) *sleepyGateway {
 			s.down <- struct{}{}
 		case link.AmbiguousRepeat, link.AmbiguousRestart:
 			s.amb.Add(1)
+			if ev.Kind == link.AmbiguousRestart {
+				s.ambRestarts.Add(1)
+			}
 		}
 	}
 	s.g = startGateway(t, s.cfg)
@@ -108,15 +113,29 @@ func TestLegacyDeepSleepAcrossGatewayRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
+	probe := lagprobe.New(t)
 	const wakes = 200
+	var tolerated int64 // counted duplicates the process's stalls made
 	for i := range wakes {
+		start, restarts := time.Now(), s.ambRestarts.Load()
 		if err := node.Write(ctx, "door closed", true, true); err != nil {
 			t.Fatal(err)
 		}
 		node.DropConn() // the original's close() before deep sleep
 		s.waitDown(ctx)
-		if got := s.got.Load(); got != int64(i+1) {
-			t.Fatalf("after %d wakes, %d delivered", i+1, got)
+		want := int64(i+1) + tolerated
+		got := s.got.Load()
+		if got == want+1 && s.ambRestarts.Load() == restarts+1 && probe.MaxStalled(start, time.Now(), testT) >= testT/2 {
+			// The model's T ran out in a stall with the gateway's ACK
+			// unread: it repeated its 00 on a new socket after closing the
+			// old one with a reset. The gateway cannot tell that from a
+			// wake: a duplicate, but counted (an ambiguous restart).
+			t.Logf("wake %d: a counted duplicate after a stall (%s)", i+1, probe.Summary(start, time.Now()))
+			tolerated++
+			want++
+		}
+		if got != want {
+			t.Fatalf("after %d wakes, %d delivered", i+1, got-tolerated)
 		}
 		if (i+1)%20 == 0 {
 			s.restart()
@@ -125,7 +144,7 @@ func TestLegacyDeepSleepAcrossGatewayRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.amb.Load(); n != 0 {
-		t.Errorf("%d ambiguous decisions, want none: the TCP evidence was lost", n)
+	if n := s.amb.Load(); n != tolerated {
+		t.Errorf("%d ambiguous decisions, want none (but the %d stalls explain): the TCP evidence was lost", n, tolerated)
 	}
 }

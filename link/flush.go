@@ -140,7 +140,12 @@ func (s *session) wrote(buf []byte) {
 	if cap(buf) <= 64<<10 {
 		s.spare = buf[:0]
 	}
-	s.ka.Reset(s.l.t / 4)
+	d := s.l.t / 4
+	if s.answered {
+		d += s.l.t / 16
+		s.answered = false
+	}
+	s.ka.Reset(d)
 	s.wroteAt = time.Now()
 	if len(buf) >= outLimit {
 		s.l.changed.Notify() // writers may wait for room

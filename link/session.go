@@ -47,10 +47,15 @@ type session struct {
 	lastAckAt  time.Time
 	ka         *time.Timer // keepalive: fires after T/4 without a write
 	wroteAt    time.Time   // the last write's end
-	pause      *time.Timer
-	retx       *time.Timer // fires at the head of inflight's deadline
-	retxOn     bool
-	inflight   []flight // qos transmissions in deadline order
+	// answered: the write under way answers the peer's keepalive, so the
+	// peer leads the keepalives: ours waits T/16 more than T/4 after it,
+	// and the peer's next one (due T/4 after its last) is answered first
+	// instead of both timers firing (one wakeup per period, not two).
+	answered bool
+	pause    *time.Timer
+	retx     *time.Timer // fires at the head of inflight's deadline
+	retxOn   bool
+	inflight []flight // qos transmissions in deadline order
 
 	// Byte accounting, for the marks (evidence.go).
 	tcp     syscall.RawConn // the TCP socket under conn; nil if none
@@ -520,6 +525,7 @@ func (s *session) echoKeepalive(now time.Time) bool {
 		return false
 	}
 	s.out = wire.AppendKeepalive(s.out)
+	s.answered = true
 	return true
 }
 

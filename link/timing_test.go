@@ -76,9 +76,9 @@ func TestKeepalivesKeepLinkUp(t *testing.T) {
 
 // With AnswerKeepalives, a peer's keepalive is answered at once when this
 // side has written nothing for T/8: the link's keepalives follow the
-// peer's rhythm (one read-loop wakeup for both directions) and its timer
-// does not fire; when the peer falls silent, the timer's T/4 rhythm
-// resumes. OnKeepalive is called for both kinds.
+// peer's rhythm (one read-loop wakeup for both directions) and its timer,
+// T/4 + T/16 after an answer, does not fire; when the peer falls silent,
+// the timer's T/4 rhythm resumes. OnKeepalive is called for both kinds.
 func TestKeepaliveEcho(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var fed atomic.Int32
@@ -92,8 +92,10 @@ func TestKeepaliveEcho(t *testing.T) {
 			want = append(want, 3*T/16+time.Duration(i)*T/4)
 			time.Sleep(T / 4)
 		}
-		// Silent peer from 15T/16: the timer's keepalives at T/4 steps.
-		want = append(want, 19*T/16, 23*T/16)
+		// Silent peer from 15T/16: the timer's first keepalive T/4 + T/16
+		// after the last answer (the peer leads: its next keepalive is due
+		// first), then T/4 steps.
+		want = append(want, 20*T/16, 24*T/16)
 		for i, w := range want {
 			ka := p.next(t)
 			if ka.s != "" || ka.at.Sub(start) != w {

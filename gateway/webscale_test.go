@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tether-iot/tether/gateway"
+	hbrowser "github.com/tether-iot/tether/internal/harness/browser"
 	"github.com/tether-iot/tether/link"
 )
 
@@ -287,36 +288,5 @@ func TestWebAtScale(t *testing.T) {
 	t.Logf("FIGURE page searched for the honest node in %v", time.Since(start).Round(time.Millisecond))
 }
 
-// browser starts a headless Chromium (Debian's package) with a fresh
-// profile; it is closed at the end of the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("no headless browser at %s: install chromium (apt-get install chromium) or run ./scripts/test", chromium)
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1500, 900),
-	)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		chromedp.Cancel(bctx)
-		bcancel()
-		acancel()
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-	return bctx
-}
+// browser starts a headless Chromium (internal/harness/browser).
+func browser(t *testing.T) context.Context { return hbrowser.Start(t, 1500, 900) }

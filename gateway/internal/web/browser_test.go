@@ -17,45 +17,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tether-iot/tether/gateway/internal/web"
+	hbrowser "github.com/tether-iot/tether/internal/harness/browser"
 )
 
-// chromium is Debian's package's browser.
-const chromium = "/usr/bin/chromium"
-
-// browser starts a headless Chromium with a fresh profile and no network
-// chatter of its own; it is closed at the end of the test.
-func browser(t testing.TB) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("no headless browser at %s: install chromium (apt-get install chromium) or run ./scripts/test", chromium)
-	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1500, 700),
-	)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		chromedp.Cancel(bctx) // closes the browser and waits for it
-		bcancel()
-		acancel()
-	})
-	// Start the browser now, with a context that has no deadline: the
-	// browser lives as long as the context of its first action.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-	return bctx
-}
+// browser starts a headless Chromium (internal/harness/browser).
+func browser(t testing.TB) context.Context { return hbrowser.Start(t, 1500, 700) }
 
 // TestPageInBrowser loads the page in a real headless Chromium, sees the
 // nodes (one offline: not connected since the start) and the T mismatch

@@ -157,6 +157,16 @@ type NodeConfig struct {
 	// one is lost (docs/GATEWAY.md, "Original nodes whose application
 	// reads slowly"). Nil (or every: 0) means no pacing.
 	Pace *PaceConfig `yaml:"pace"`
+	// TCPEvidence: whether the gateway may read, from its TCP socket,
+	// that an original node's stack acknowledged the gateway's ACK of its
+	// first message, and so take the node's next identical first message
+	// for a new life for certain. Set it false for nodes that connect
+	// through a proxy that terminates TCP (a TCP load balancer, stunnel,
+	// Docker's userland proxy or rootless networking): the proxy's stack
+	// acknowledges what the node may never get. Their identical first
+	// messages are then decided by repeat_horizon, and counted as
+	// ambiguous. Nil means true.
+	TCPEvidence *bool `yaml:"tcp_evidence"`
 }
 
 // PaceConfig paces the messages written to a node: at most Ahead beyond
@@ -179,6 +189,9 @@ func (c NodesConfig) Node(id string) NodeConfig {
 		}
 		if o.Pace != nil {
 			n.Pace = o.Pace
+		}
+		if o.TCPEvidence != nil {
+			n.TCPEvidence = o.TCPEvidence
 		}
 	}
 	return n

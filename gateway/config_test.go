@@ -113,9 +113,16 @@ func TestPerNodeSettings(t *testing.T) {
   per_node:
     fast: {repeat_horizon: 0s}
     slow: {pace: {ahead: 5, every: 2s}}
+    proxied: {tcp_evidence: false}
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if te := c.Nodes.Node("proxied").TCPEvidence; te == nil || *te {
+		t.Errorf("proxied: tcp_evidence %v, want false", te)
+	}
+	if te := c.Nodes.Node("other").TCPEvidence; te != nil {
+		t.Errorf("other: tcp_evidence %v, want unset (true)", *te)
 	}
 	for id, want := range map[string]struct {
 		horizon time.Duration

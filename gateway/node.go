@@ -481,6 +481,7 @@ func (g *Gateway) configure(id string, c *link.Config) error {
 	c.Resume = snap
 	nc := g.cfg.Nodes.Node(id)
 	c.RepeatHorizon, c.Pace = nc.repeatHorizon(), nc.pace()
+	c.NoTCPEvidence = nc.TCPEvidence != nil && !*nc.TCPEvidence
 	n := g.nodeConnecting(id, true) // before seen, which makes it too
 	g.seen(id)
 	g.scheduleForget(n) // forgotten if it never comes up (its Up stops it)

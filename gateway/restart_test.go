@@ -28,10 +28,13 @@ type sleepyGateway struct {
 	ambRestarts atomic.Int64 // of which ambiguous restarts
 }
 
-func startSleepy(t *testing.T) *sleepyGateway {
+func startSleepy(t *testing.T, opts ...func(*gateway.Config)) *sleepyGateway {
 	t.Helper()
 	s := &sleepyGateway{t: t, down: make(chan struct{}, 16)}
 	s.cfg = gwConfig(t, gateway.BrokerNone)
+	for _, o := range opts {
+		o(&s.cfg)
+	}
 	s.cfg.OnMessage = func(node, payload string) { s.got.Add(1) }
 	s.cfg.OnEvent = func(ev link.Event) {
 		switch ev.Kind {
@@ -146,5 +149,44 @@ func TestLegacyDeepSleepAcrossGatewayRestarts(t *testing.T) {
 	}
 	if n := s.amb.Load(); n != tolerated {
 		t.Errorf("%d ambiguous decisions, want none (but the %d stalls explain): the TCP evidence was lost", n, tolerated)
+	}
+}
+
+// nodes.tcp_evidence false (a node behind a proxy that terminates TCP):
+// the gateway does not take the TCP acknowledgement of its ACK for proof,
+// so an original node's identical first message on its next wake, well
+// within the horizon, is an ambiguous repeat: not delivered, but counted
+// (with the evidence, TestLegacyDeepSleepAcrossGatewayRestarts delivers
+// every wake with no ambiguity).
+func TestNoTCPEvidenceForProxiedNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	off := false
+	s := startSleepy(t, func(c *gateway.Config) {
+		c.Nodes.PerNode = map[string]gateway.NodeConfig{"leg": {TCPEvidence: &off}}
+	})
+	var d net.Dialer
+	node, err := legacy.StartNode(ctx, legacy.NodeConfig{ID: "leg", Addr: s.cfg.Listen, Timeout: testT,
+		StartDelay: -1, WiFiDelay: -1, Logger: testutil.Logger(),
+		BadServer: func(context.Context) error { return nil },
+		Dial:      func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	for wake := range 2 {
+		if err := node.Write(ctx, "door closed", true, true); err != nil {
+			t.Fatal(err)
+		}
+		node.DropConn()
+		s.waitDown(ctx)
+		if wake == 0 {
+			if err := node.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, amb := s.got.Load(), s.amb.Load(); got != 1 || amb != 1 {
+		t.Fatalf("two wakes: %d delivered, %d ambiguous; want 1 and 1 (the second taken for a repeat, counted)", got, amb)
 	}
 }

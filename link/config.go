@@ -104,6 +104,15 @@ type Config struct {
 	// than that; a lost ACK of 00 then makes a duplicate).
 	RepeatHorizon time.Duration
 
+	// NoTCPEvidence: take no evidence about message 00 from the TCP
+	// socket (see Window, rules 1 and 2), for a peer whose TCP endpoint is
+	// not the peer: behind a proxy that terminates TCP (a TCP load
+	// balancer, stunnel, Docker's userland proxy), whose own stack
+	// acknowledges bytes the peer may never get. A candidate repeat of 00
+	// is then decided by the greeting and the horizon, and counted when
+	// ambiguous, instead of taken for a restart for certain.
+	NoTCPEvidence bool
+
 	// OnWindow, if set, is called with the receive window when the
 	// evidence about the peer's last 00 changed outside a delivery (our
 	// ACK of it was written, or the peer's TCP acknowledged it). It runs

@@ -278,6 +278,44 @@ func TestTCPEvidenceOfAckThenReset(t *testing.T) {
 	<-done
 }
 
+// With NoTCPEvidence (a node behind a proxy that terminates TCP), the
+// TCP acknowledgement of our ACK is not taken for proof: the node's next
+// identical 00 is decided by the horizon, and counted. Here the horizon
+// is none (negative): delivered, an ambiguous restart; with the evidence
+// it would be an exact one (TestTCPEvidenceOfAck).
+func TestNoTCPEvidence(t *testing.T) {
+	if !canReadTCP(t) {
+		t.Skip("no TCP_INFO on this system")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	windows := make(chan Window, 8)
+	l := newLink(t, Config{ID: "n", Timeout: time.Second, NoTCPEvidence: true, RepeatHorizon: -1,
+		OnWindow: func(w Window) { windows <- w }})
+	for wake := range 2 {
+		srv, node := loopPair(t)
+		done := make(chan error, 1)
+		go func() { done <- l.Attach(ctx, srv) }()
+		p := newPeer(node)
+		p.send(t, "00boot\n")
+		if ack := p.nextMsg(t).s; ack != "00" {
+			t.Fatalf("ACK %q", ack)
+		}
+		node.Close()
+		if err := <-done; !errors.Is(err, ErrPeerClosed) {
+			t.Fatalf("Attach: %v", err)
+		}
+		for len(windows) > 0 {
+			if w := <-windows; w.zeroAcked {
+				t.Fatal("the window took TCP evidence")
+			}
+		}
+		if st := l.Stats(); st.Received != uint64(wake+1) || st.AmbiguousRestarts != uint64(wake) {
+			t.Fatalf("wake %d: received %d, ambiguous restarts %d", wake, st.Received, st.AmbiguousRestarts)
+		}
+	}
+}
+
 // canReadTCP reports whether tcpProgress works on a loopback socket.
 func canReadTCP(t *testing.T) bool {
 	a, _ := loopPair(t)

@@ -169,7 +169,7 @@ func (l *Link) begin(ctx context.Context, conn net.Conn, o attachOpts) (*session
 	if l.closed {
 		return nil, ErrClosed
 	}
-	s := &session{l: l, conn: conn, paused: l.cfg.WritePause > 0, greet: o.greet, tcp: tcpRaw(conn),
+	s := &session{l: l, conn: conn, paused: l.cfg.WritePause > 0, greet: o.greet, tcp: l.tcpOf(conn),
 		awaitGreet: o.greeted && l.cfg.UpOnFirstLine}
 	if a := conn.RemoteAddr(); a != nil {
 		s.remote = a.String()

@@ -26,3 +26,12 @@ func tcpRaw(conn net.Conn) syscall.RawConn {
 	}
 	return nil
 }
+
+// tcpOf returns the raw TCP socket under conn whose evidence the link
+// takes, or nil (Config.NoTCPEvidence, or no TCP socket).
+func (l *Link) tcpOf(conn net.Conn) syscall.RawConn {
+	if l.cfg.NoTCPEvidence {
+		return nil
+	}
+	return tcpRaw(conn)
+}

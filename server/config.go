@@ -53,6 +53,11 @@ type Config struct {
 	// such 00 is a restart. Configure can set it per node.
 	RepeatHorizon time.Duration
 
+	// NoTCPEvidence is link.Config.NoTCPEvidence for every node: for a
+	// server whose nodes connect through a proxy that terminates TCP.
+	// Configure can set it per node.
+	NoTCPEvidence bool
+
 	// Pace paces the messages written to each node (see link.Pace): for
 	// original micropython-iot nodes, whose application may read slower
 	// than the server writes. Zero does not pace; Configure can set it

@@ -209,6 +209,7 @@ func (s *Server) newLink(id string) (*link.Link, error) {
 		// How long a legacy node's identical 00 on a new socket may be
 		// a repeat (see link.Window).
 		RepeatHorizon: s.cfg.RepeatHorizon,
+		NoTCPEvidence: s.cfg.NoTCPEvidence,
 		Pace:          s.cfg.Pace,
 		// One read-loop wakeup per node keepalive, rather than that and
 		// a timer's: the server's cost per idle node.

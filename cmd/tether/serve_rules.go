@@ -30,6 +30,7 @@ var serveFlagOf = map[string]string{
 	"queue.max_up_messages": "queue-max-up-messages",
 	"nodes.max":             "max-nodes",
 	"nodes.forget_after":    "forget-after",
+	"nodes.tcp_evidence":    "tcp-evidence",
 }
 
 // opsFlags are the serve flags of the node limits (issue 10.2).
@@ -37,11 +38,13 @@ type opsFlags struct {
 	maxNodes    int
 	forgetAfter time.Duration
 	freshStore  bool
+	tcpEvidence bool
 }
 
 func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxNodes, "max-nodes", 0, "most node `IDs` kept (nodes.max); a new ID past it is refused at its handshake; 0: 100000, -1: no bound")
 	fs.BoolVar(&o.freshStore, "fresh-store", false, "if the store (gateway.db) is damaged, move it aside and start an empty one (its queues and the nodes' sequence state are lost); without it a damaged store stops the start")
+	fs.BoolVar(&o.tcpEvidence, "tcp-evidence", true, "take an original node's TCP acknowledgement of the gateway's ACK of its first message as proof that it got it (nodes.tcp_evidence); false for nodes behind a proxy that terminates TCP (a TCP load balancer, Docker's userland proxy): their repeated first messages are then decided by the horizon, and counted")
 	fs.DurationVar(&o.forgetAfter, "forget-after", 0, "forget a node not in --expect, with nothing queued, down this `long` (nodes.forget_after); 0: 1h, negative: never")
 }
 
@@ -54,6 +57,8 @@ func (o *opsFlags) apply(name string, cfg *gateway.Config) {
 		cfg.Nodes.ForgetAfter = gateway.Duration(o.forgetAfter)
 	case "fresh-store":
 		cfg.FreshStore = o.freshStore
+	case "tcp-evidence":
+		cfg.Nodes.TCPEvidence = &o.tcpEvidence
 	}
 }
 

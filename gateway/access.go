@@ -336,8 +336,16 @@ func (g *Gateway) Deny(id string) error {
 	}
 	g.unpend(id)
 	g.log.Info("approval: node ID denied", "node", id)
+	// A device connected under the ID now is dropped at once, not at its
+	// next connection (a stolen node's, say); its messages stay queued.
+	if l, err := g.srv.Lookup(id); err == nil && l.Disconnect(errDenied) {
+		g.log.Warn("approval: a denied node ID was connected: its connection is closed", "node", id)
+	}
 	return nil
 }
+
+// errDenied is why a denied node's connection is closed.
+var errDenied = errors.New("node ID denied")
 
 func (g *Gateway) unpend(id string) {
 	a := &g.acc

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
 	"github.com/tether-iot/tether/internal/harness/pkitest"
 	"github.com/tether-iot/tether/internal/harness/testutil"
 	"github.com/tether-iot/tether/internal/pki"
+	"github.com/tether-iot/tether/link"
 )
 
 // claim is an attacker's claim of id, from a loopback address; it
@@ -335,5 +337,51 @@ func TestApprovalOutlivesForgetting(t *testing.T) {
 		if !claim(t, ctx, g, "127.0.0.1", id) {
 			t.Fatalf("%s refused after a restart: %+v", id, g.Pending())
 		}
+	}
+}
+
+// Denying an ID drops the device connected under it now (a stolen node,
+// say), not at its next connection; it cannot get back in, and what is
+// queued for the ID stays queued.
+func TestDenyDropsConnectedNode(t *testing.T) {
+	ctx := testCtx(t)
+	g := startGateway(t, gwConfig(t, gateway.BrokerNone))
+	c, err := client.Dial(ctx, client.Config{ID: "thief", Server: g.Addr().String(), Timeout: testT, Logger: testutil.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Write(ctx, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := g.Server().Lookup("thief")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan link.Event, 16)
+	l.Notify(events)
+	defer l.Stop(events)
+	if err := g.Deny("thief"); err != nil {
+		t.Fatal(err)
+	}
+	// Within T: sooner than any outage detection could explain.
+	deadline := time.NewTimer(testT)
+	defer deadline.Stop()
+	for down := false; !down; {
+		select {
+		case ev := <-events:
+			down = ev.Kind == link.Down
+		case <-deadline.C:
+			t.Fatal("the denied node is still connected")
+		}
+	}
+	if claim(t, ctx, g, "127.0.0.1", "thief") {
+		t.Fatal("the denied ID got back in")
+	}
+	if err := g.Send(ctx, "thief", "for the real node"); err != nil {
+		t.Fatal(err)
+	}
+	if q := g.Queue("thief"); q.Messages != 1 {
+		t.Fatalf("queue of the denied ID: %+v, want the message kept", q)
 	}
 }

@@ -69,3 +69,39 @@ func TestWriteAckedThenClosed(t *testing.T) {
 		}
 	}
 }
+
+// Disconnect ends the attached socket as an outage does: Attach returns
+// the cause, the link stays usable, and with no socket it does nothing.
+func TestDisconnect(t *testing.T) {
+	l := newLink(t, Config{ID: "n", Timeout: time.Second})
+	if l.Disconnect(errors.New("no socket")) {
+		t.Fatal("Disconnect without a socket reported one")
+	}
+	p, done := attachPeer(t.Context(), l)
+	p.send(t, "\n") // up
+	if err := l.WaitUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("denied")
+	if !l.Disconnect(cause) {
+		t.Fatal("Disconnect found no socket")
+	}
+	if err := <-done; !errors.Is(err, cause) {
+		t.Fatalf("Attach returned %v, want the cause", err)
+	}
+	if l.Up() || l.Disconnect(cause) {
+		t.Fatal("still up after Disconnect")
+	}
+	select {
+	case <-l.Done():
+		t.Fatal("the link is closed after Disconnect")
+	default:
+	}
+	p, done = attachPeer(t.Context(), l) // the next socket is taken
+	p.send(t, "\n")
+	if err := l.WaitUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	<-done
+}

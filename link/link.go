@@ -177,6 +177,21 @@ func (l *Link) Snapshot() Snapshot {
 	return Snapshot{Next: l.next, Window: l.win}
 }
 
+// Disconnect ends the socket attached now, if any, as an outage does (a
+// Down event whose Err wraps err; Attach returns it), and reports whether
+// there was one. The link stays: what is queued waits for the next
+// socket. A server uses it to drop a peer it no longer admits.
+func (l *Link) Disconnect(err error) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sess
+	if s == nil || s.dead {
+		return false
+	}
+	s.fail(fmt.Errorf("link %s: disconnected: %w", l.cfg.ID, err))
+	return true
+}
+
 // Close closes the link: the socket, if any, is closed (a Down event),
 // blocked calls return ErrClosed, and lines already received can still be
 // read. Close waits for the link's goroutines: the event goroutine and

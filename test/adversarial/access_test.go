@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-iot/tether/client"
 	"github.com/tether-iot/tether/gateway"
 	"github.com/tether-iot/tether/internal/harness/pkitest"
+	"github.com/tether-iot/tether/internal/harness/testutil"
+	"github.com/tether-iot/tether/link"
 )
 
 // TestClaimsWithoutCredentials: attackers try, over and over from
@@ -158,4 +161,63 @@ func TestRevokedCertificate(t *testing.T) {
 	if stalled := h.probe.MaxStalled(begin, end, 2*T); timeouts > 0 && stalled < T {
 		t.Errorf("%d TLS handshakes timed out, but the process stalled at most %v of any 2T: the server is slow to refuse a revoked certificate", timeouts, stalled.Round(time.Millisecond))
 	}
+}
+
+// TestDeniedDeviceIsDropped: a device has taken an ID (a stolen node, an
+// impostor that got in before anyone noticed) and is connected; the
+// operator denies the ID. The device is disconnected at once, not at its
+// next connection, and every claim of the ID after that is refused,
+// while the honest node's traffic flows on.
+func TestDeniedDeviceIsDropped(t *testing.T) {
+	h := start(t, options{})
+	var e errs
+	h.attack(func(ctx context.Context) {
+		c, err := client.Dial(ctx, client.Config{ID: "thief", Server: h.nodeAddr, Timeout: T, Logger: testutil.Logger(),
+			BadServer: func(context.Context, error) error { return nil }}) // keeps trying once denied
+		if err != nil {
+			e.add(err)
+			return
+		}
+		defer c.Close()
+		if err := c.Write(ctx, "in"); err != nil {
+			e.add(err)
+			return
+		}
+		l, err := h.g.Server().Lookup("thief")
+		if err != nil {
+			e.add(err)
+			return
+		}
+		events := make(chan link.Event, 16)
+		l.Notify(events)
+		defer l.Stop(events)
+		denied := time.Now()
+		if err := h.g.Deny("thief"); err != nil {
+			e.add(err)
+			return
+		}
+		timer := time.NewTimer(T / 2) // sooner than any outage detection
+		defer timer.Stop()
+		for down := false; !down; {
+			select {
+			case ev := <-events:
+				down = ev.Kind == link.Down
+			case <-timer.C:
+				e.add(errors.New("the denied device is still connected"))
+				return
+			}
+		}
+		t.Logf("FIGURE denied device disconnected %v after the denial", time.Since(denied).Round(time.Millisecond))
+		for i := range 10 {
+			conn, err := pkitest.Claim(ctx, h.nodeAddr, source(i), nil, "thief")
+			if !errors.Is(err, pkitest.ErrRefused) {
+				if conn != nil {
+					conn.Close()
+				}
+				e.add(fmt.Errorf("claim of the denied ID: %v, want refused", err))
+				return
+			}
+		}
+	})
+	e.check(t)
 }

@@ -424,14 +424,8 @@ func (g *Gateway) announce(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	for _, c := range configs {
-		b, err := json.Marshal(c.Payload)
-		if err != nil {
-			return err
-		}
-		if err := g.publish(ctx, pubDiscovery, c.Topic, b, true); err != nil {
-			return err
-		}
+	if err := g.publishConfigs(ctx, configs); err != nil {
+		return err
 	}
 	for _, t := range prev.Topics {
 		if !slices.Contains(now, t) {
@@ -470,6 +464,11 @@ func (g *Gateway) announceAuto(ctx context.Context, id string, all, added []stri
 	if err := g.st.SetAnnounced(id, store.Announced{Topics: union(prev.Topics, topics), Auto: all}); err != nil {
 		return err
 	}
+	return g.publishConfigs(ctx, configs)
+}
+
+// publishConfigs publishes discovery configs, retained.
+func (g *Gateway) publishConfigs(ctx context.Context, configs []haConfig) error {
 	for _, c := range configs {
 		b, err := json.Marshal(c.Payload)
 		if err != nil {

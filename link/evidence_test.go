@@ -197,14 +197,7 @@ func TestTCPEvidenceOfAck(t *testing.T) {
 	windows := make(chan Window, 8)
 	l := newLink(t, Config{ID: "n", Timeout: time.Second, OnWindow: func(w Window) { windows <- w }})
 	for wake := range 2 {
-		srv, node := loopPair(t)
-		done := make(chan error, 1)
-		go func() { done <- l.Attach(ctx, srv) }()
-		p := newPeer(node)
-		p.send(t, "00boot\n")
-		if ack := p.nextMsg(t).s; ack != "00" {
-			t.Fatalf("ACK %q", ack)
-		}
+		node, done := legacyWake(t, ctx, l)
 		node.Close() // after reading the ACK: our stack acknowledged it
 		if err := <-done; !errors.Is(err, ErrPeerClosed) {
 			t.Fatalf("Attach: %v", err)
@@ -236,15 +229,10 @@ func TestTCPEvidenceOfAckThenReset(t *testing.T) {
 	defer cancel()
 	windows := make(chan Window, 8)
 	l := newLink(t, Config{ID: "n", Timeout: time.Second, OnWindow: func(w Window) { windows <- w }})
-	srv, node := loopPair(t)
-	done := make(chan error, 1)
-	go func() { done <- l.Attach(ctx, srv) }()
-	p := newPeer(node)
-	p.send(t, "00boot\n")
-	if ack := p.nextMsg(t).s; ack != "00" {
-		t.Fatalf("ACK %q", ack)
-	}
-	p.send(t, "\n") // unread by the link before the reset, or read: either way
+	node, done := legacyWake(t, ctx, l)
+	if _, err := node.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	} // unread by the link before the reset, or read: either way
 	node.SetLinger(0)
 	node.Close() // a reset
 	if err := <-done; !errors.Is(err, syscall.ECONNRESET) {
@@ -263,13 +251,7 @@ func TestTCPEvidenceOfAckThenReset(t *testing.T) {
 		t.Fatalf("the window's encoding lost the reset: %v", err)
 	}
 
-	srv, node = loopPair(t)
-	go func() { done <- l.Attach(ctx, srv) }()
-	p = newPeer(node)
-	p.send(t, "00boot\n")
-	if ack := p.nextMsg(t).s; ack != "00" {
-		t.Fatalf("ACK %q", ack)
-	}
+	node, done = legacyWake(t, ctx, l)
 	if st := l.Stats(); st.Received != 2 || st.AmbiguousRestarts != 1 || st.AmbiguousRepeats != 0 {
 		t.Fatalf("after the second 00: received %d, ambiguous restarts %d, repeats %d; want 2, 1, 0",
 			st.Received, st.AmbiguousRestarts, st.AmbiguousRepeats)
@@ -293,14 +275,7 @@ func TestNoTCPEvidence(t *testing.T) {
 	l := newLink(t, Config{ID: "n", Timeout: time.Second, NoTCPEvidence: true, RepeatHorizon: -1,
 		OnWindow: func(w Window) { windows <- w }})
 	for wake := range 2 {
-		srv, node := loopPair(t)
-		done := make(chan error, 1)
-		go func() { done <- l.Attach(ctx, srv) }()
-		p := newPeer(node)
-		p.send(t, "00boot\n")
-		if ack := p.nextMsg(t).s; ack != "00" {
-			t.Fatalf("ACK %q", ack)
-		}
+		node, done := legacyWake(t, ctx, l)
 		node.Close()
 		if err := <-done; !errors.Is(err, ErrPeerClosed) {
 			t.Fatalf("Attach: %v", err)
@@ -314,6 +289,22 @@ func TestNoTCPEvidence(t *testing.T) {
 			t.Fatalf("wake %d: received %d, ambiguous restarts %d", wake, st.Received, st.AmbiguousRestarts)
 		}
 	}
+}
+
+// legacyWake is a legacy node's wake on a new loopback socket attached to
+// l: it sends 00boot and reads its ACK. It returns the node's end and
+// Attach's result.
+func legacyWake(t *testing.T, ctx context.Context, l *Link) (*net.TCPConn, <-chan error) {
+	t.Helper()
+	srv, node := loopPair(t)
+	done := make(chan error, 1)
+	go func() { done <- l.Attach(ctx, srv) }()
+	p := newPeer(node)
+	p.send(t, "00boot\n")
+	if ack := p.nextMsg(t).s; ack != "00" {
+		t.Fatalf("ACK %q", ack)
+	}
+	return node, done
 }
 
 // canReadTCP reports whether tcpProgress works on a loopback socket.
